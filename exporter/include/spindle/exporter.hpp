@@ -1,0 +1,34 @@
+// <spindle/exporter.hpp> — spindle's metrics for Prometheus, read at scrape time.
+//
+//   spindle::PrometheusExporter   serves /metrics over HTTP (prometheus-cpp's Exposer)
+//                                 (spindle/exporter/prometheus_exporter.hpp)
+//   spindle::MetricsCollectable   the same metrics as a prometheus::Collectable, for a
+//                                 service that runs its own Exposer
+//                                 (spindle/exporter/metrics_collectable.hpp)
+//   spindle::ExporterError        the exporter could not listen (spindle/exporter/errors.hpp)
+//
+// The series, their types, labels and meaning are the contract in
+// exporter/METRICS.md (prefix `spindle_`, seconds, counters ending in
+// `_total`, histograms with the `le` bounds of spindle::Histogram).
+//
+// Example:
+//   #include <spindle/exporter.hpp>
+//
+//   spindle::PrometheusExporter exporter({.bind_address = "0.0.0.0:9464",
+//                                         .const_labels = {{"service", "checkout"}}});
+//   exporter.add_runtime(rt.handle());
+//   exporter.add_monitor(checkout_monitor);
+//   // curl http://host:9464/metrics
+//
+// Or, with the service's own prometheus-cpp Exposer:
+//   auto spindle_metrics = std::make_shared<spindle::MetricsCollectable>();
+//   spindle_metrics->add_runtime(rt.handle());
+//   exposer.RegisterCollectable(spindle_metrics);
+//
+// Nothing is pushed from the tasks' hot path: a scrape reads the monitors'
+// and the runtime's counters, which never blocks a worker.
+#pragma once
+
+#include "spindle/exporter/errors.hpp"
+#include "spindle/exporter/metrics_collectable.hpp"
+#include "spindle/exporter/prometheus_exporter.hpp"

@@ -1,0 +1,125 @@
+// spindle/exporter/metrics_collectable.hpp — spindle's metrics as a prometheus::Collectable.
+//
+//   spindle::MetricsCollectable           reads runtimes and task monitors when scraped
+//   spindle::MetricsCollectable::Options  constant labels and the monitor cap
+//
+// A service that already runs a prometheus-cpp Exposer registers this next
+// to its own Registry; PrometheusExporter uses the same class internally.
+//
+// Example:
+//   prometheus::Exposer exposer("0.0.0.0:8080");
+//   auto registry = std::make_shared<prometheus::Registry>();   // the service's own metrics
+//   exposer.RegisterCollectable(registry);
+//
+//   auto spindle_metrics = std::make_shared<spindle::MetricsCollectable>(
+//       spindle::MetricsCollectable::Options{.const_labels = {{"service", "checkout"}}});
+//   spindle_metrics->add_runtime(rt.handle());
+//   spindle_metrics->add_monitor(checkout_monitor);
+//   exposer.RegisterCollectable(spindle_metrics);   // the Exposer keeps a weak_ptr: keep it alive
+//
+// What a scrape returns: the series of exporter/METRICS.md. Collect() reads
+// every registered source at that moment: TaskMonitor::cumulative() for the
+// task counters and histograms, Handle::counters() for the runtime's. Each
+// family is present only when it has a series (no monitor: no spindle_task_*
+// family; a runtime without poll_timing(true): no runtime histograms; no
+// stall detector: no spindle_runtime_stalls_total). Names only ever become
+// label values, which the text serializer escapes, so any valid UTF-8 name
+// is accepted.
+//
+// Lifetime: the collectable holds a TaskMonitor copy and a Handle for each
+// source, which keep their shared state alive: a scrape after the runtime
+// was destroyed reads its final counters. A StallDetector is not owned:
+// it must outlive its registration (remove_runtime() or the collectable's
+// destruction), after which it is never read again.
+//
+// Thread safety: every member function is safe to call from any thread,
+// concurrently with scrapes (Collect()). A mutex guards the set of sources;
+// Collect() copies the sources under it and reads them after releasing it,
+// so adds and removes never wait for a scrape's reading of the monitors.
+#pragma once
+
+#include <prometheus/collectable.h>
+#include <prometheus/metric_family.h>
+
+#include <cstddef>
+#include <map>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "spindle/monitor/stall_detector.hpp"
+#include "spindle/monitor/task_monitor.hpp"
+#include "spindle/runtime/runtime.hpp"
+
+namespace spindle {
+
+namespace detail {
+class Sources;
+}  // namespace detail
+
+class MetricsCollectable final : public prometheus::Collectable {
+ public:
+  struct Options {
+    /// Labels added to every series, e.g. {{"service", "checkout"}}. Names
+    /// must be valid Prometheus label names, not reserved (`__` prefix,
+    /// `le`, `quantile`) and not one of spindle's own labels (`runtime`,
+    /// `worker`, `monitor`, `kind`); values must be valid UTF-8.
+    std::map<std::string, std::string> const_labels{};
+    /// The most task monitors that may be registered at once (bounds the
+    /// `monitor` label's cardinality).
+    std::size_t max_monitors = 1000;
+  };
+
+  /// No constant labels, at most 1,000 monitors.
+  MetricsCollectable();
+  /// Throws ConfigError naming the first invalid constant label.
+  explicit MetricsCollectable(Options options);
+  ~MetricsCollectable() override;
+  MetricsCollectable(const MetricsCollectable&) = delete;
+  MetricsCollectable& operator=(const MetricsCollectable&) = delete;
+
+  /// Exports `runtime`'s counters under the label runtime="<name>", and the
+  /// per-worker stall counts of `stalls` when given (it must watch the same
+  /// runtime and outlive this registration). Throws UsageError for an empty
+  /// Handle, an empty or non-UTF-8 name, a name already registered, a
+  /// runtime already registered under another name, or a detector of
+  /// another runtime.
+  void add_runtime(const Handle& runtime, std::string name = "main",
+                   const StallDetector* stalls = nullptr);
+  /// Stops exporting the runtime named `name`; false when there is none.
+  /// Once it returns, its stall detector is no longer read.
+  bool remove_runtime(std::string_view name);
+
+  /// Exports `monitor` under monitor="<its name>". Throws UsageError when
+  /// its name is empty or not UTF-8, when this monitor is already
+  /// registered, when another monitor with the same name is, or when
+  /// max_monitors monitors are registered.
+  void add_monitor(const TaskMonitor& monitor);
+  /// Stops exporting `monitor` (its series disappear from the next
+  /// scrape); false when it was not registered.
+  bool remove_monitor(const TaskMonitor& monitor);
+  /// Stops exporting the monitor named `name`; false when there is none.
+  bool remove_monitor(std::string_view name);
+
+  /// Monitors and runtimes registered now.
+  [[nodiscard]] std::size_t monitor_count() const;
+  [[nodiscard]] std::size_t runtime_count() const;
+  /// The constant labels and cap this collectable was built with.
+  [[nodiscard]] const Options& options() const noexcept { return options_; }
+
+  /// Reads every source now and returns its metric families (prometheus-cpp
+  /// calls this on each scrape). Never throws: a source that cannot be read
+  /// is left out of this scrape. Does not block the runtime's workers.
+  [[nodiscard]] std::vector<prometheus::MetricFamily> Collect() const override;
+
+  /// Collect() in the Prometheus text format, as a scrape of this
+  /// collectable alone would return it (for logs, tests and debugging).
+  [[nodiscard]] std::string text() const;
+
+ private:
+  Options options_;                           // validated constant labels and cap
+  std::unique_ptr<detail::Sources> sources_;  // the registered runtimes and monitors
+};
+
+}  // namespace spindle

@@ -1,0 +1,210 @@
+// Internal: a TaskMonitor's shared state, its per-thread counter blocks, and
+// the per-task record (TaskProbe) that the runtime calls.
+//
+// Where the clock is read: never here. The runtime passes the reading it
+// took at each poll boundary (one per boundary: the end of one poll is the
+// start of the next on that worker) and at each wake; instrument() reads
+// the monitor's clock once per task for the first-poll delay.
+//
+// Where the counters live: a MonitorSlot per (monitor, thread), written only
+// by that thread with relaxed load+store pairs (no locked instruction, no
+// cache line shared with another writer). Readers add the slots up. A slot
+// is found through a two-level table indexed by the thread's dense index
+// (thread_index.hpp), allocated on the thread's first event.
+#pragma once
+
+#include <array>
+#include <atomic>
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <string>
+
+#include "spindle/monitor/task_metrics.hpp"
+#include "thread_index.hpp"
+#include "spindle/runtime/histogram.hpp"
+#include "spindle/runtime/clock.hpp"
+#include "spindle/runtime/hooks.hpp"
+
+namespace spindle::detail {
+
+/// A counter with one writer (the slot's thread).
+class SlotCounter {
+ public:
+  void add(std::uint64_t n) noexcept {
+    v_.store(v_.load(std::memory_order_relaxed) + n, std::memory_order_relaxed);
+  }
+  void max(std::uint64_t n) noexcept {
+    if (n > v_.load(std::memory_order_relaxed)) v_.store(n, std::memory_order_relaxed);
+  }
+  [[nodiscard]] std::uint64_t get() const noexcept { return v_.load(std::memory_order_relaxed); }
+
+ private:
+  std::atomic<std::uint64_t> v_{0};  // written by the owning thread only
+};
+
+/// One thread's counters for one monitor.
+struct alignas(128) MonitorSlot {
+  SlotCounter instrumented;
+  SlotCounter dropped;
+  SlotCounter first_polls;
+  SlotCounter first_poll_ns;
+  SlotCounter idled;
+  SlotCounter idle_ns;
+  SlotCounter max_idle_ns;
+  SlotCounter fast_polls;
+  SlotCounter fast_poll_ns;
+  SlotCounter slow_polls;
+  SlotCounter slow_poll_ns;
+  SlotCounter short_delays;
+  SlotCounter short_delay_ns;
+  SlotCounter long_delays;
+  SlotCounter long_delay_ns;
+  SlotCounter wakes;
+  SlotCounter self_wakes;
+  SlotCounter never_yielded;
+  std::array<SlotCounter, Histogram::kBuckets> poll_hist;
+  std::array<SlotCounter, Histogram::kBuckets> sched_hist;
+  std::array<SlotCounter, Histogram::kBuckets> idle_hist;
+};
+
+/// Per-thread slots of one monitor.
+class SlotTable {
+ public:
+  SlotTable() = default;
+  ~SlotTable();
+  SlotTable(const SlotTable&) = delete;
+  SlotTable& operator=(const SlotTable&) = delete;
+
+  /// The calling thread's slot (allocated on first use), or nullptr for a
+  /// thread whose index is beyond the table (more than kChunks × kPerChunk
+  /// threads alive at once): its events are counted in lost_events() only.
+  MonitorSlot* local() noexcept {
+    const std::size_t index = thread_index();
+    if (index < kChunks * kPerChunk) [[likely]] {
+      // acquire: pairs with the release that published the chunk / slot.
+      const Chunk* chunk = chunks_[index / kPerChunk].load(std::memory_order_acquire);
+      if (chunk != nullptr) [[likely]] {
+        MonitorSlot* slot = (*chunk)[index % kPerChunk].load(std::memory_order_acquire);
+        if (slot != nullptr) [[likely]] return slot;
+      }
+    }
+    return slow_local(index);
+  }
+  /// Adds every slot into `m` (relaxed reads; never blocks the writers).
+  void sum_into(TaskMetrics& m) const;
+  /// Events dropped because their thread had no slot.
+  [[nodiscard]] std::uint64_t lost_events() const noexcept {
+    return lost_.load(std::memory_order_relaxed);
+  }
+
+ private:
+  static constexpr std::size_t kPerChunk = 64;
+  static constexpr std::size_t kChunks = 64;  // 4096 threads
+  using Chunk = std::array<std::atomic<MonitorSlot*>, kPerChunk>;
+
+  MonitorSlot* slow_local(std::size_t index) noexcept;
+
+  std::array<std::atomic<Chunk*>, kChunks> chunks_{};  // allocated on demand
+  std::atomic<std::uint64_t> lost_{0};                 // events of threads without a slot
+};
+
+/// A TaskMonitor's shared state. Reference-counted by TaskMonitor copies,
+/// interval iterators and task probes.
+class MonitorCore {
+ public:
+  MonitorCore(std::string name, std::chrono::nanoseconds slow_poll,
+              std::chrono::nanoseconds long_delay, std::chrono::nanoseconds stall,
+              std::function<Instant()> clock,
+              std::function<void(const PerTaskMetrics&)> on_finished);
+  ~MonitorCore();
+  MonitorCore(const MonitorCore&) = delete;
+  MonitorCore& operator=(const MonitorCore&) = delete;
+
+  void ref() noexcept { refs_.fetch_add(1, std::memory_order_relaxed); }
+  void unref() noexcept {
+    if (refs_.fetch_sub(1, std::memory_order_acq_rel) == 1) delete this;
+  }
+
+  [[nodiscard]] Instant now() const { return clock_ ? clock_() : clock_now(); }
+  [[nodiscard]] TaskMetrics cumulative() const;
+
+  const std::string name_;                          // the monitor's name
+  const std::uint64_t id_;                          // process-unique, non-zero
+  const std::int64_t slow_poll_ns_;                 // slow poll threshold
+  const std::int64_t long_delay_ns_;                // long delay threshold
+  const std::int64_t stall_ns_;                     // never-yielded threshold
+  const std::function<Instant()> clock_;            // injected clock, or empty
+  const std::function<void(const PerTaskMetrics&)> on_finished_;  // or empty
+  const Instant created_;                           // for TaskMetrics::elapsed
+  SlotTable slots_;                                 // the counters
+
+ private:
+  std::atomic<std::int64_t> refs_{1};  // owners
+};
+
+/// Looks up a live monitor's name by id (for stall reports). Empty when the
+/// monitor is gone or the id is 0.
+std::string monitor_name_by_id(std::uint64_t id);
+
+/// The record attached to one instrumented task.
+class TaskProbe final : public TaskHooks {
+ public:
+  TaskProbe(MonitorCore* core, Instant instrumented_at) noexcept;
+  ~TaskProbe() override;
+
+
+  void on_spawn(const TaskInfo& info, Instant now) noexcept override;
+  void on_wake(Instant now, bool self_wake) noexcept override;
+  void on_requeue(Instant now, bool self_wake) noexcept override;
+  void on_poll_start(Instant now, std::size_t worker) noexcept override;
+  void on_poll_end(Instant now, bool ready) noexcept override;
+  void on_drop(bool cancelled) noexcept override;
+  void on_release() noexcept override;
+  [[nodiscard]] std::string_view group_name() const noexcept override { return core_->name_; }
+  [[nodiscard]] std::uint64_t group_id() const noexcept override { return core_->id_; }
+
+  /// This task's figures; safe from any thread.
+  [[nodiscard]] PerTaskMetrics metrics() const;
+
+ private:
+  /// A relaxed single-writer value that other threads may read.
+  class Field {
+   public:
+    void add(std::int64_t n) noexcept {
+      v_.store(v_.load(std::memory_order_relaxed) + n, std::memory_order_relaxed);
+    }
+    void set(std::int64_t n) noexcept { v_.store(n, std::memory_order_relaxed); }
+    [[nodiscard]] std::int64_t get() const noexcept { return v_.load(std::memory_order_relaxed); }
+
+   private:
+    std::atomic<std::int64_t> v_{0};  // written by the thread handling the task's current event
+  };
+
+  MonitorCore* const core_;         // counted reference
+  const Instant instrumented_at_;   // start of the first-poll delay
+  // Event state (one event at a time: the runtime orders the calls).
+  Instant poll_start_{};            // start of the poll in progress
+  Instant last_poll_end_{};         // end of the last poll (start of idle)
+  Instant woken_at_{};              // start of the scheduled time
+  bool polled_ = false;             // the first poll happened
+  bool pending_scheduled_ = false;  // woken since the last poll
+  MonitorSlot* poll_slot_ = nullptr;  // the slot of the thread running the current poll
+  bool dropped_ = false;              // on_drop ran
+  // Per-task figures (read by task_metrics() from any thread).
+  std::atomic<TaskId> id_{0};
+  SourceLocation location_;         // set at on_spawn, read after (ordered by the spawn)
+  std::atomic<bool> located_{false};  // location_ is set
+  Field polls_;
+  Field busy_ns_;
+  Field scheduled_ns_;
+  Field idle_ns_;
+  Field first_poll_delay_ns_;
+  Field longest_poll_ns_;
+  std::atomic<int> finished_{0};  // 0 running, 1 finished, 2 cancelled
+};
+
+}  // namespace spindle::detail

@@ -1,0 +1,120 @@
+#include "spindle/monitor/stall_detector.hpp"
+
+#include <pthread.h>
+
+#include <cstdio>
+
+#include "monitor_core.hpp"
+
+namespace spindle {
+
+std::string StallReport::describe() const {
+  std::string s = "worker " + std::to_string(worker) + " has been polling task " +
+                  std::to_string(task) + " (";
+  if (!monitor.empty()) s += "monitor \"" + monitor + "\", ";
+  s += "spawned at " + std::string(location.file_name()) + ":" + std::to_string(location.line());
+  if (location.function_name()[0] != '\0') s += " in " + std::string(location.function_name());
+  s += ") for at least " +
+       std::to_string(std::chrono::duration_cast<std::chrono::milliseconds>(duration).count()) +
+       " ms without yielding";
+  return s;
+}
+
+StallDetector::StallDetector(Handle runtime, Options options)
+    : runtime_(std::move(runtime)), options_(std::move(options)) {
+  if (!runtime_.valid()) throw UsageError("spindle: StallDetector needs a valid runtime Handle");
+  if (options_.threshold.count() <= 0) {
+    throw ConfigError("spindle: StallDetector: threshold = " +
+                      std::to_string(options_.threshold.count()) +
+                      " ns is out of range: must be positive");
+  }
+  if (options_.period.count() < 0) {
+    throw ConfigError("spindle: StallDetector: period = " + std::to_string(options_.period.count()) +
+                      " ns is out of range: must not be negative (0 = threshold / 4)");
+  }
+  if (options_.period.count() == 0) {
+    options_.period = std::max<std::chrono::nanoseconds>(options_.threshold / 4,
+                                                         std::chrono::microseconds(100));
+  }
+  const std::size_t n = runtime_.num_workers();
+  tracked_.resize(n);
+  counts_ = std::make_unique<std::atomic<std::uint64_t>[]>(n);
+  if (options_.start_thread) thread_ = std::thread([this] { run(); });
+}
+
+StallDetector::~StallDetector() {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    stop_ = true;
+  }
+  cv_.notify_all();
+  if (thread_.joinable()) thread_.join();
+}
+
+Instant StallDetector::now() const {
+  return options_.clock ? options_.clock() : std::chrono::steady_clock::now();
+}
+
+void StallDetector::run() {
+  pthread_setname_np(pthread_self(), "spindle-stall");
+  std::unique_lock<std::mutex> lock(mu_);
+  while (!stop_) {
+    lock.unlock();
+    scan();
+    lock.lock();
+    cv_.wait_for(lock, options_.period, [this] { return stop_; });
+  }
+}
+
+void StallDetector::scan() {
+  std::lock_guard<std::mutex> lock(scan_mu_);
+  const std::vector<WorkerPollState> states = runtime_.poll_states();
+  const Instant t = now();
+  for (std::size_t w = 0; w < states.size() && w < tracked_.size(); ++w) {
+    const WorkerPollState& ps = states[w];
+    Tracked& tr = tracked_[w];
+    if (!ps.polling) {
+      tr = Tracked{};
+      continue;
+    }
+    if (ps.poll_seq != tr.seq) {
+      // A poll we have not seen before: start watching it.
+      tr = Tracked{ps.poll_seq, t, options_.threshold, 0};
+      continue;
+    }
+    const auto age = std::chrono::duration_cast<std::chrono::nanoseconds>(t - tr.first_seen);
+    if (age < tr.next_report) continue;
+    StallReport r;
+    r.worker = w;
+    r.task = ps.task;
+    r.monitor = detail::monitor_name_by_id(ps.group_id);
+    r.location = ps.location;
+    r.duration = age;
+    r.report = ++tr.reports;
+    tr.next_report *= 2;  // exponential back-off while the same poll lasts
+    counts_[w].fetch_add(1, std::memory_order_relaxed);
+    if (options_.on_stall) {
+      try {
+        options_.on_stall(r);
+      } catch (...) {
+        // A throwing callback must not kill the watchdog.
+      }
+    } else {
+      std::fprintf(stderr, "spindle: stall: %s\n", r.describe().c_str());
+    }
+  }
+}
+
+std::vector<std::uint64_t> StallDetector::stall_counts() const {
+  std::vector<std::uint64_t> v(tracked_.size());
+  for (std::size_t i = 0; i < v.size(); ++i) v[i] = counts_[i].load(std::memory_order_relaxed);
+  return v;
+}
+
+std::uint64_t StallDetector::total_stalls() const {
+  std::uint64_t n = 0;
+  for (std::uint64_t c : stall_counts()) n += c;
+  return n;
+}
+
+}  // namespace spindle

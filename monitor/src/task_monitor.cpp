@@ -1,0 +1,472 @@
+// TaskMonitor: per-thread counter blocks, the per-task probe, and readers.
+
+#include "spindle/monitor/task_monitor.hpp"
+
+#include <algorithm>
+#include <mutex>
+#include <new>
+#include <unordered_map>
+
+#include "monitor_core.hpp"
+#include "spindle/runtime/clock.hpp"
+#include "thread_index.hpp"
+
+namespace spindle {
+namespace detail {
+
+namespace {
+
+std::atomic<std::uint64_t> g_next_monitor_id{1};
+
+/// Live monitors by id, for stall reports (which see only a group id).
+struct MonitorRegistry {
+  std::mutex mu;                                         // guards names
+  std::unordered_map<std::uint64_t, std::string> names;  // id → name of live monitors
+};
+MonitorRegistry& registry() {
+  static auto* r = new MonitorRegistry();  // never destroyed: used until process exit
+  return *r;
+}
+
+std::int64_t ns_between(Instant from, Instant to) noexcept {
+  return std::max<std::int64_t>(
+      0, std::chrono::duration_cast<std::chrono::nanoseconds>(to - from).count());
+}
+
+std::uint64_t u(std::int64_t v) noexcept { return static_cast<std::uint64_t>(v); }
+
+}  // namespace
+
+std::string monitor_name_by_id(std::uint64_t id) {
+  if (id == 0) return {};
+  MonitorRegistry& r = registry();
+  std::lock_guard<std::mutex> lock(r.mu);
+  auto it = r.names.find(id);
+  return it == r.names.end() ? std::string() : it->second;
+}
+
+// ---- SlotTable -------------------------------------------------------------------
+
+SlotTable::~SlotTable() {
+  for (auto& c : chunks_) {
+    Chunk* chunk = c.load(std::memory_order_acquire);
+    if (chunk == nullptr) continue;
+    for (auto& s : *chunk) delete s.load(std::memory_order_acquire);
+    delete chunk;
+  }
+}
+
+MonitorSlot* SlotTable::slow_local(std::size_t index) noexcept {
+  if (index >= kChunks * kPerChunk) {
+    lost_.fetch_add(1, std::memory_order_relaxed);
+    return nullptr;
+  }
+  auto& chunk_ref = chunks_[index / kPerChunk];
+  Chunk* chunk = chunk_ref.load(std::memory_order_acquire);
+  if (chunk == nullptr) {
+    auto* fresh = new (std::nothrow) Chunk();
+    if (fresh == nullptr) {
+      lost_.fetch_add(1, std::memory_order_relaxed);
+      return nullptr;
+    }
+    // release: the zeroed chunk is visible to whoever loads the pointer.
+    if (chunk_ref.compare_exchange_strong(chunk, fresh, std::memory_order_acq_rel,
+                                          std::memory_order_acquire)) {
+      chunk = fresh;
+    } else {
+      delete fresh;  // another thread installed it first; `chunk` holds theirs
+    }
+  }
+  auto& slot_ref = (*chunk)[index % kPerChunk];
+  MonitorSlot* slot = slot_ref.load(std::memory_order_acquire);
+  if (slot == nullptr) {
+    // Only this thread owns this index right now, so no one else installs it.
+    slot = new (std::nothrow) MonitorSlot();
+    if (slot == nullptr) {
+      lost_.fetch_add(1, std::memory_order_relaxed);
+      return nullptr;
+    }
+    slot_ref.store(slot, std::memory_order_release);
+  }
+  return slot;
+}
+
+void SlotTable::sum_into(TaskMetrics& m) const {
+  std::uint64_t first_poll_ns = 0, idle_ns = 0, max_idle = 0, fast_ns = 0, slow_ns = 0,
+                short_ns = 0, long_ns = 0;
+  for (const auto& c : chunks_) {
+    const Chunk* chunk = c.load(std::memory_order_acquire);
+    if (chunk == nullptr) continue;
+    for (const auto& sp : *chunk) {
+      const MonitorSlot* s = sp.load(std::memory_order_acquire);
+      if (s == nullptr) continue;
+      m.instrumented_count += s->instrumented.get();
+      m.dropped_count += s->dropped.get();
+      m.first_poll_count += s->first_polls.get();
+      first_poll_ns += s->first_poll_ns.get();
+      m.total_idled_count += s->idled.get();
+      idle_ns += s->idle_ns.get();
+      max_idle = std::max(max_idle, s->max_idle_ns.get());
+      m.total_fast_poll_count += s->fast_polls.get();
+      fast_ns += s->fast_poll_ns.get();
+      m.total_slow_poll_count += s->slow_polls.get();
+      slow_ns += s->slow_poll_ns.get();
+      m.total_short_delay_count += s->short_delays.get();
+      short_ns += s->short_delay_ns.get();
+      m.total_long_delay_count += s->long_delays.get();
+      long_ns += s->long_delay_ns.get();
+      m.total_wake_count += s->wakes.get();
+      m.total_self_wake_count += s->self_wakes.get();
+      m.total_never_yielded_count += s->never_yielded.get();
+      for (std::size_t b = 0; b < Histogram::kBuckets; ++b) {
+        m.poll_duration_histogram.add_bucket(b, s->poll_hist[b].get());
+        m.scheduled_delay_histogram.add_bucket(b, s->sched_hist[b].get());
+        m.idle_duration_histogram.add_bucket(b, s->idle_hist[b].get());
+      }
+    }
+  }
+  using std::chrono::nanoseconds;
+  m.total_first_poll_delay = nanoseconds(first_poll_ns);
+  m.total_idle_duration = nanoseconds(idle_ns);
+  m.max_idle_duration = nanoseconds(max_idle);
+  m.total_fast_poll_duration = nanoseconds(fast_ns);
+  m.total_slow_poll_duration = nanoseconds(slow_ns);
+  m.total_short_delay_duration = nanoseconds(short_ns);
+  m.total_long_delay_duration = nanoseconds(long_ns);
+  m.total_poll_count = m.total_fast_poll_count + m.total_slow_poll_count;
+  m.total_poll_duration = m.total_fast_poll_duration + m.total_slow_poll_duration;
+  m.total_scheduled_count = m.total_short_delay_count + m.total_long_delay_count;
+  m.total_scheduled_duration = m.total_short_delay_duration + m.total_long_delay_duration;
+  m.poll_duration_histogram.add_sum(m.total_poll_duration);
+  m.scheduled_delay_histogram.add_sum(m.total_scheduled_duration);
+  m.idle_duration_histogram.add_sum(m.total_idle_duration);
+}
+
+// ---- MonitorCore -----------------------------------------------------------------
+
+MonitorCore::MonitorCore(std::string name, std::chrono::nanoseconds slow_poll,
+                         std::chrono::nanoseconds long_delay, std::chrono::nanoseconds stall,
+                         std::function<Instant()> clock,
+                         std::function<void(const PerTaskMetrics&)> on_finished)
+    : name_(std::move(name)),
+      id_(g_next_monitor_id.fetch_add(1, std::memory_order_relaxed)),
+      slow_poll_ns_(slow_poll.count()),
+      long_delay_ns_(long_delay.count()),
+      stall_ns_(stall.count()),
+      clock_(std::move(clock)),
+      on_finished_(std::move(on_finished)),
+      created_(clock_ ? clock_() : clock_now()) {
+  MonitorRegistry& r = registry();
+  std::lock_guard<std::mutex> lock(r.mu);
+  r.names.emplace(id_, name_);
+}
+
+MonitorCore::~MonitorCore() {
+  MonitorRegistry& r = registry();
+  std::lock_guard<std::mutex> lock(r.mu);
+  r.names.erase(id_);
+}
+
+TaskMetrics MonitorCore::cumulative() const {
+  TaskMetrics m;
+  slots_.sum_into(m);
+  m.elapsed = std::chrono::nanoseconds(ns_between(created_, now()));
+  return m;
+}
+
+// ---- TaskProbe -------------------------------------------------------------------
+
+TaskHooks* new_task_probe(MonitorCore* core) {
+  auto* probe = new TaskProbe(core, core->now());
+  if (MonitorSlot* s = core->slots_.local()) s->instrumented.add(1);
+  return probe;
+}
+
+std::optional<PerTaskMetrics> probe_metrics(const TaskHooks* hooks) {
+  const auto* probe = dynamic_cast<const TaskProbe*>(hooks);
+  if (probe == nullptr) return std::nullopt;
+  return probe->metrics();
+}
+
+TaskProbe::TaskProbe(MonitorCore* core, Instant instrumented_at) noexcept
+    : core_(core), instrumented_at_(instrumented_at) {
+  core_->ref();
+}
+
+TaskProbe::~TaskProbe() { core_->unref(); }
+
+void TaskProbe::on_spawn(const TaskInfo& info, Instant) noexcept {
+  location_ = info.location;
+  located_.store(true, std::memory_order_release);
+  id_.store(info.id, std::memory_order_relaxed);
+}
+
+void TaskProbe::on_requeue(Instant now, bool self_wake) noexcept {
+  // Woken during the poll that just ended, on this same thread: never idle;
+  // scheduled from the poll's end.
+  if (MonitorSlot* s = poll_slot_) {
+    s->wakes.add(1);
+    if (self_wake) s->self_wakes.add(1);
+  }
+  woken_at_ = now;
+  pending_scheduled_ = true;
+}
+
+void TaskProbe::on_wake(Instant now, bool self_wake) noexcept {
+  MonitorSlot* s = core_->slots_.local();
+  if (s != nullptr) {
+    s->wakes.add(1);
+    if (self_wake) s->self_wakes.add(1);
+  }
+  // Idle from the end of the last poll until this wake.
+  if (polled_) {
+    const std::int64_t idle = ns_between(last_poll_end_, now);
+    idle_ns_.add(idle);
+    if (s != nullptr) {
+      s->idled.add(1);
+      s->idle_ns.add(u(idle));
+      s->max_idle_ns.max(u(idle));
+      s->idle_hist[Histogram::bucket_for(idle)].add(1);
+    }
+  }
+  woken_at_ = now;
+  pending_scheduled_ = true;
+}
+
+void TaskProbe::on_poll_start(Instant now, std::size_t) noexcept {
+  MonitorSlot* s = core_->slots_.local();
+  poll_slot_ = s;
+  if (!polled_) {
+    polled_ = true;
+    const std::int64_t d = ns_between(instrumented_at_, now);
+    first_poll_delay_ns_.set(d);
+    if (s != nullptr) {
+      s->first_polls.add(1);
+      s->first_poll_ns.add(u(d));
+    }
+  } else if (pending_scheduled_) {
+    const std::int64_t d = ns_between(woken_at_, now);
+    scheduled_ns_.add(d);
+    if (s != nullptr) {
+      if (d >= core_->long_delay_ns_) {
+        s->long_delays.add(1);
+        s->long_delay_ns.add(u(d));
+      } else {
+        s->short_delays.add(1);
+        s->short_delay_ns.add(u(d));
+      }
+      s->sched_hist[Histogram::bucket_for(d)].add(1);
+    }
+  }
+  pending_scheduled_ = false;
+  poll_start_ = now;
+}
+
+void TaskProbe::on_poll_end(Instant now, bool) noexcept {
+  MonitorSlot* s = poll_slot_;  // same thread as on_poll_start
+  const std::int64_t d = ns_between(poll_start_, now);
+  polls_.add(1);
+  busy_ns_.add(d);
+  if (d > longest_poll_ns_.get()) longest_poll_ns_.set(d);
+  if (s != nullptr) {
+    if (d >= core_->stall_ns_) s->never_yielded.add(1);
+    if (d >= core_->slow_poll_ns_) {
+      s->slow_polls.add(1);
+      s->slow_poll_ns.add(u(d));
+    } else {
+      s->fast_polls.add(1);
+      s->fast_poll_ns.add(u(d));
+    }
+    s->poll_hist[Histogram::bucket_for(d)].add(1);
+  }
+  last_poll_end_ = now;
+}
+
+void TaskProbe::on_drop(bool cancelled) noexcept {
+  dropped_ = true;
+  if (MonitorSlot* s = core_->slots_.local()) s->dropped.add(1);
+  finished_.store(cancelled ? 2 : 1, std::memory_order_release);
+  if (core_->on_finished_) {
+    try {
+      core_->on_finished_(metrics());
+    } catch (...) {
+      // A throwing callback must not take a worker down; the figures are lost.
+    }
+  }
+}
+
+void TaskProbe::on_release() noexcept {
+  // Instrumented but never spawned (the HookedTask was dropped, or the spawn
+  // was refused before the runtime saw it): it still leaves the live count.
+  if (!dropped_) {
+    if (MonitorSlot* s = core_->slots_.local()) s->dropped.add(1);
+    finished_.store(2, std::memory_order_release);
+  }
+  delete this;
+}
+
+PerTaskMetrics TaskProbe::metrics() const {
+  PerTaskMetrics m;
+  m.id = id_.load(std::memory_order_relaxed);
+  m.monitor = core_->name_;
+  if (located_.load(std::memory_order_acquire)) m.location = location_;
+  m.polls = static_cast<std::uint64_t>(polls_.get());
+  m.busy = std::chrono::nanoseconds(busy_ns_.get());
+  m.scheduled = std::chrono::nanoseconds(scheduled_ns_.get());
+  m.idle = std::chrono::nanoseconds(idle_ns_.get());
+  m.first_poll_delay = std::chrono::nanoseconds(first_poll_delay_ns_.get());
+  m.longest_poll = std::chrono::nanoseconds(longest_poll_ns_.get());
+  const int f = finished_.load(std::memory_order_acquire);
+  m.finished = f != 0;
+  m.cancelled = f == 2;
+  return m;
+}
+
+}  // namespace detail
+
+// ---- TaskMonitor -----------------------------------------------------------------
+
+TaskMonitor::TaskMonitor() : TaskMonitor(Builder().build()) {}
+TaskMonitor::TaskMonitor(const TaskMonitor& other) noexcept : core_(other.core_) { core_->ref(); }
+TaskMonitor::TaskMonitor(TaskMonitor&& other) noexcept : core_(other.core_) { core_->ref(); }
+TaskMonitor& TaskMonitor::operator=(TaskMonitor other) noexcept {
+  std::swap(core_, other.core_);
+  return *this;
+}
+TaskMonitor::~TaskMonitor() { core_->unref(); }
+
+TaskMetrics TaskMonitor::cumulative() const { return core_->cumulative(); }
+
+TaskIntervals TaskMonitor::intervals() const {
+  TaskMetrics zero;
+  return TaskIntervals(core_, zero);
+}
+
+const std::string& TaskMonitor::name() const noexcept { return core_->name_; }
+std::chrono::nanoseconds TaskMonitor::slow_poll_threshold() const noexcept {
+  return std::chrono::nanoseconds(core_->slow_poll_ns_);
+}
+std::chrono::nanoseconds TaskMonitor::long_delay_threshold() const noexcept {
+  return std::chrono::nanoseconds(core_->long_delay_ns_);
+}
+std::chrono::nanoseconds TaskMonitor::stall_threshold() const noexcept {
+  return std::chrono::nanoseconds(core_->stall_ns_);
+}
+std::uint64_t TaskMonitor::id() const noexcept { return core_->id_; }
+std::uint64_t TaskMonitor::live_tasks() const {
+  TaskMetrics m = cumulative();
+  return m.instrumented_count - std::min(m.instrumented_count, m.dropped_count);
+}
+
+// ---- Builder ---------------------------------------------------------------------
+
+TaskMonitor::Builder::Builder() = default;
+TaskMonitor::Builder& TaskMonitor::Builder::name(std::string name) {
+  name_ = std::move(name);
+  return *this;
+}
+TaskMonitor::Builder& TaskMonitor::Builder::slow_poll_threshold(std::chrono::nanoseconds d) {
+  slow_poll_ = d;
+  return *this;
+}
+TaskMonitor::Builder& TaskMonitor::Builder::long_delay_threshold(std::chrono::nanoseconds d) {
+  long_delay_ = d;
+  return *this;
+}
+TaskMonitor::Builder& TaskMonitor::Builder::stall_threshold(std::chrono::nanoseconds d) {
+  stall_ = d;
+  return *this;
+}
+TaskMonitor::Builder& TaskMonitor::Builder::clock(std::function<Instant()> now) {
+  clock_ = std::move(now);
+  return *this;
+}
+TaskMonitor::Builder& TaskMonitor::Builder::on_task_finished(
+    std::function<void(const PerTaskMetrics&)> f) {
+  on_finished_ = std::move(f);
+  return *this;
+}
+
+TaskMonitor TaskMonitor::Builder::build() const {
+  auto positive = [](const char* setting, std::chrono::nanoseconds d) {
+    if (d.count() <= 0) {
+      throw ConfigError(std::string("spindle: TaskMonitor::Builder: ") + setting + " = " +
+                        std::to_string(d.count()) + " ns is out of range: must be positive");
+    }
+  };
+  positive("slow_poll_threshold", slow_poll_);
+  positive("long_delay_threshold", long_delay_);
+  positive("stall_threshold", stall_);
+  return TaskMonitor(
+      new detail::MonitorCore(name_, slow_poll_, long_delay_, stall_, clock_, on_finished_));
+}
+
+// ---- TaskIntervals ---------------------------------------------------------------
+
+TaskIntervals::TaskIntervals(detail::MonitorCore* core, TaskMetrics previous)
+    : core_(core), previous_(std::move(previous)) {
+  core_->ref();
+}
+TaskIntervals::TaskIntervals(TaskIntervals&& o) noexcept
+    : core_(std::exchange(o.core_, nullptr)), previous_(std::move(o.previous_)) {}
+TaskIntervals& TaskIntervals::operator=(TaskIntervals&& o) noexcept {
+  if (this != &o) {
+    if (core_ != nullptr) core_->unref();
+    core_ = std::exchange(o.core_, nullptr);
+    previous_ = std::move(o.previous_);
+  }
+  return *this;
+}
+TaskIntervals::~TaskIntervals() {
+  if (core_ != nullptr) core_->unref();
+}
+
+TaskMetrics TaskIntervals::next() {
+  if (core_ == nullptr) throw UsageError("spindle: TaskIntervals used after being moved from");
+  TaskMetrics cur = core_->cumulative();
+  const TaskMetrics& p = previous_;
+  TaskMetrics d;
+  d.instrumented_count = cur.instrumented_count - p.instrumented_count;
+  d.dropped_count = cur.dropped_count - p.dropped_count;
+  d.first_poll_count = cur.first_poll_count - p.first_poll_count;
+  d.total_first_poll_delay = cur.total_first_poll_delay - p.total_first_poll_delay;
+  d.total_idled_count = cur.total_idled_count - p.total_idled_count;
+  d.total_idle_duration = cur.total_idle_duration - p.total_idle_duration;
+  d.total_scheduled_count = cur.total_scheduled_count - p.total_scheduled_count;
+  d.total_scheduled_duration = cur.total_scheduled_duration - p.total_scheduled_duration;
+  d.total_poll_count = cur.total_poll_count - p.total_poll_count;
+  d.total_poll_duration = cur.total_poll_duration - p.total_poll_duration;
+  d.total_fast_poll_count = cur.total_fast_poll_count - p.total_fast_poll_count;
+  d.total_fast_poll_duration = cur.total_fast_poll_duration - p.total_fast_poll_duration;
+  d.total_slow_poll_count = cur.total_slow_poll_count - p.total_slow_poll_count;
+  d.total_slow_poll_duration = cur.total_slow_poll_duration - p.total_slow_poll_duration;
+  d.total_short_delay_count = cur.total_short_delay_count - p.total_short_delay_count;
+  d.total_short_delay_duration = cur.total_short_delay_duration - p.total_short_delay_duration;
+  d.total_long_delay_count = cur.total_long_delay_count - p.total_long_delay_count;
+  d.total_long_delay_duration = cur.total_long_delay_duration - p.total_long_delay_duration;
+  d.total_wake_count = cur.total_wake_count - p.total_wake_count;
+  d.total_self_wake_count = cur.total_self_wake_count - p.total_self_wake_count;
+  d.total_never_yielded_count = cur.total_never_yielded_count - p.total_never_yielded_count;
+  d.poll_duration_histogram = cur.poll_duration_histogram - p.poll_duration_histogram;
+  d.scheduled_delay_histogram = cur.scheduled_delay_histogram - p.scheduled_delay_histogram;
+  d.idle_duration_histogram = cur.idle_duration_histogram - p.idle_duration_histogram;
+  d.elapsed = cur.elapsed - p.elapsed;
+  // The interval's longest idle: exact when it set a new record; otherwise
+  // the highest bucket it reached bounds it (and the record bounds that).
+  if (cur.max_idle_duration > p.max_idle_duration) {
+    d.max_idle_duration = cur.max_idle_duration;
+  } else {
+    for (std::size_t b = Histogram::kBuckets; b-- > 0;) {
+      if (d.idle_duration_histogram.bucket_count(b) != 0) {
+        auto bound = b < Histogram::kFiniteBuckets ? Histogram::upper_bound(b)
+                                                   : cur.max_idle_duration;
+        d.max_idle_duration = std::min(bound, cur.max_idle_duration);
+        break;
+      }
+    }
+  }
+  previous_ = std::move(cur);
+  return d;
+}
+
+}  // namespace spindle

@@ -1,0 +1,340 @@
+// Internal: the heap cell that represents one root task inside the runtime.
+// Not part of the public API; included by join_handle.hpp and runtime.hpp.
+//
+// A cell holds the task's scheduling state word, its root coroutine frame,
+// the point where its next poll resumes, its output once finished, and the
+// waker of whoever awaits its JoinHandle.
+//
+// The state word packs flags and a reference count (after tokio's task state):
+//
+//   bit 0 RUNNING        a worker is polling the task (it alone touches the frame)
+//   bit 1 COMPLETE       the frame is gone; the output (value / exception /
+//                        cancelled) is stored
+//   bit 2 NOTIFIED       the task is queued, or must be queued again when the
+//                        current poll ends
+//   bit 3 CANCELLED      abort() was requested; the next owner destroys the frame
+//   bit 4 JOIN_INTEREST  a JoinHandle still wants the output
+//   bit 5 JOIN_WAKER     the JoinHandle registered a waker in join_waker_
+//   bit 6 WAKING         a waker is reporting the wake to the task's hooks
+//                        (set with NOTIFIED, cleared before the task is
+//                        queued); shutdown waits it out, so that hook calls
+//                        for one task never overlap
+//   bits 8.. refcount    owners: the owned-task list, the scheduler (while the
+//                        task is queued or running), the JoinHandle, and every
+//                        Waker that refers to the task
+//
+// Ownership of the frame moves with the RUNNING bit: whoever sets RUNNING
+// (a worker about to poll, or shutdown about to destroy) has it exclusively.
+// Ownership of join_waker_: the JoinHandle while JOIN_WAKER is clear and the
+// task is not COMPLETE; the completing worker once it observes JOIN_WAKER set
+// in the same atomic step that sets COMPLETE.
+#pragma once
+
+#include <atomic>
+#include <coroutine>
+#include <cstdint>
+#include <exception>
+#include <optional>
+#include <utility>
+
+#include "spindle/runtime/detail/task_alloc.hpp"
+#include "spindle/runtime/errors.hpp"
+#include "spindle/runtime/hooks.hpp"
+#include "spindle/runtime/task.hpp"
+#include "spindle/runtime/waker.hpp"
+
+namespace spindle::detail {
+
+class Core;
+class CellBase;
+
+inline constexpr std::uint64_t kRunning = 1U << 0;
+inline constexpr std::uint64_t kComplete = 1U << 1;
+inline constexpr std::uint64_t kNotified = 1U << 2;
+inline constexpr std::uint64_t kCancelled = 1U << 3;
+inline constexpr std::uint64_t kJoinInterest = 1U << 4;
+inline constexpr std::uint64_t kJoinWaker = 1U << 5;
+inline constexpr std::uint64_t kWaking = 1U << 6;
+inline constexpr int kRefShift = 8;
+inline constexpr std::uint64_t kRefOne = std::uint64_t{1} << kRefShift;
+inline constexpr std::uint64_t kFlagMask = kRefOne - 1;
+
+inline constexpr std::uint64_t ref_count(std::uint64_t state) noexcept {
+  return state >> kRefShift;
+}
+
+/// Type-specific operations on a cell (the output type is erased in the scheduler).
+struct CellVTable {
+  /// The root frame is done(): move its result into the cell, destroy the frame.
+  void (*finish)(CellBase*) noexcept;
+  /// Destroy the unfinished frame; the output becomes "cancelled".
+  void (*cancel)(CellBase*) noexcept;
+  /// Destroy an output nobody will read; returns its exception, if it held one.
+  std::exception_ptr (*drop_output)(CellBase*) noexcept;
+  /// Free the cell (the reference count reached zero).
+  void (*dealloc)(CellBase*) noexcept;
+};
+
+/// What a wake must do after its state transition.
+enum class WakeAction : std::uint8_t { kNothing, kSubmit, kDealloc };
+
+/// The type-erased part of a root task's cell.
+class CellBase {
+ public:
+  explicit CellBase(const CellVTable* vtable, std::coroutine_handle<> root) noexcept
+      : vtable_(vtable), root_(root), resume_point_(root) {}
+  CellBase(const CellBase&) = delete;
+  CellBase& operator=(const CellBase&) = delete;
+
+  // ---- state transitions (each is one atomic read-modify-write) ----------
+
+  /// wake() on a Waker that owns one reference: the reference is consumed.
+  WakeAction transition_to_notified_by_val() noexcept {
+    std::uint64_t cur = state_.load(std::memory_order_acquire);
+    for (;;) {
+      std::uint64_t next;
+      WakeAction action;
+      if ((cur & kRunning) != 0) {
+        // Polled right now: the worker re-queues it when the poll ends. The
+        // scheduler holds a reference while RUNNING, so ours cannot be last.
+        next = (cur | kNotified) - kRefOne;
+        action = WakeAction::kNothing;
+      } else if ((cur & (kComplete | kNotified)) != 0) {
+        next = cur - kRefOne;
+        action = ref_count(next) == 0 ? WakeAction::kDealloc : WakeAction::kNothing;
+      } else {
+        // Idle: our reference becomes the scheduler's.
+        next = cur | kNotified | (hooks_ != nullptr ? kWaking : 0);
+        action = WakeAction::kSubmit;
+      }
+      // acq_rel: release publishes what the waker wrote before waking (a
+      // channel value) to the poll that follows; acquire orders a dealloc
+      // after every other owner's last use.
+      if (state_.compare_exchange_weak(cur, next, std::memory_order_acq_rel,
+                                       std::memory_order_acquire)) {
+        return action;
+      }
+    }
+  }
+
+  /// wake_by_ref(): the waker keeps its reference; a submit takes a new one.
+  WakeAction transition_to_notified_by_ref() noexcept {
+    std::uint64_t cur = state_.load(std::memory_order_acquire);
+    for (;;) {
+      std::uint64_t next;
+      if ((cur & kRunning) != 0) {
+        if ((cur & kNotified) != 0) return WakeAction::kNothing;
+        next = cur | kNotified;
+      } else if ((cur & (kComplete | kNotified)) != 0) {
+        return WakeAction::kNothing;
+      } else {
+        next = (cur | kNotified | (hooks_ != nullptr ? kWaking : 0)) + kRefOne;
+      }
+      if (state_.compare_exchange_weak(cur, next, std::memory_order_acq_rel,
+                                       std::memory_order_acquire)) {
+        return (cur & kRunning) != 0 ? WakeAction::kNothing : WakeAction::kSubmit;
+      }
+    }
+  }
+
+  /// abort(): request cancellation; kSubmit when the caller must queue the
+  /// task so that a worker destroys it (it holds a new scheduler reference).
+  WakeAction transition_to_notified_and_cancel() noexcept {
+    std::uint64_t cur = state_.load(std::memory_order_acquire);
+    for (;;) {
+      std::uint64_t next;
+      WakeAction action = WakeAction::kNothing;
+      if ((cur & (kComplete | kCancelled)) != 0) {
+        return WakeAction::kNothing;
+      } else if ((cur & kRunning) != 0) {
+        next = cur | kCancelled | kNotified;  // the poll's end sees it
+      } else if ((cur & kNotified) != 0) {
+        next = cur | kCancelled;  // the worker that dequeues it sees it
+      } else {
+        next = (cur | kCancelled | kNotified) + kRefOne;
+        action = WakeAction::kSubmit;
+      }
+      if (state_.compare_exchange_weak(cur, next, std::memory_order_acq_rel,
+                                       std::memory_order_acquire)) {
+        return action;
+      }
+    }
+  }
+
+  /// Drops `n` references; true when they were the last (caller deallocates).
+  bool ref_dec(std::uint64_t n = 1) noexcept {
+    // acq_rel: every owner's writes happen-before the deallocation.
+    std::uint64_t prev = state_.fetch_sub(n * kRefOne, std::memory_order_acq_rel);
+    return ref_count(prev) == n;
+  }
+  void ref_inc() noexcept {
+    // relaxed: the caller already owns a reference, which keeps the cell alive.
+    state_.fetch_add(kRefOne, std::memory_order_relaxed);
+  }
+
+  [[nodiscard]] bool is_complete() const noexcept {
+    return (state_.load(std::memory_order_acquire) & kComplete) != 0;
+  }
+
+  /// JoinHandle side: registers `waker` to be woken at completion. Returns
+  /// false (and registers nothing) when the task has already completed.
+  bool set_join_waker(Waker waker) noexcept {
+    std::uint64_t cur = state_.load(std::memory_order_acquire);
+    if ((cur & kComplete) != 0) return false;
+    if ((cur & kJoinWaker) != 0) {
+      // Take the slot back before replacing its waker.
+      for (;;) {
+        if ((cur & kComplete) != 0) return false;
+        if (state_.compare_exchange_weak(cur, cur & ~kJoinWaker, std::memory_order_acq_rel,
+                                         std::memory_order_acquire)) {
+          break;
+        }
+      }
+      join_waker_ = Waker();
+    }
+    join_waker_ = std::move(waker);
+    cur = state_.load(std::memory_order_acquire);
+    for (;;) {
+      if ((cur & kComplete) != 0) {
+        join_waker_ = Waker();  // the completing worker did not see our waker
+        return false;
+      }
+      // release: publishes join_waker_ to the completing worker.
+      if (state_.compare_exchange_weak(cur, cur | kJoinWaker, std::memory_order_acq_rel,
+                                       std::memory_order_acquire)) {
+        return true;
+      }
+    }
+  }
+
+  /// JoinHandle side: gives up interest in the output. Returns true when the
+  /// task had already completed, in which case the caller owns the output
+  /// and must drop it.
+  bool unset_join_interest() noexcept {
+    std::uint64_t cur = state_.load(std::memory_order_acquire);
+    for (;;) {
+      if ((cur & kComplete) != 0) return true;
+      if (state_.compare_exchange_weak(cur, cur & ~(kJoinInterest | kJoinWaker),
+                                       std::memory_order_acq_rel, std::memory_order_acquire)) {
+        if ((cur & kJoinWaker) != 0) join_waker_ = Waker();  // the slot was ours
+        return false;
+      }
+    }
+  }
+
+  // ---- data -----------------------------------------------------------------
+
+  std::atomic<std::uint64_t> state_{0};   // flags and reference count, see file comment
+  const CellVTable* vtable_;              // output-type specific operations
+  Core* core_ = nullptr;                  // the runtime the task was spawned on (counted ref)
+  CellBase* queue_next_ = nullptr;        // link in the injection queue while queued there
+  CellBase* owned_prev_ = nullptr;        // links in the owned-task list (shard mutex)
+  CellBase* owned_next_ = nullptr;        //   "
+  std::coroutine_handle<> root_;          // the root frame; done() after the final poll
+  std::coroutine_handle<> resume_point_;  // where the next poll resumes (set by awaiters)
+  ReadyCheck ready_check_;                // whether resume_point_ may resume (stale wakes)
+  TaskHooks* hooks_ = nullptr;            // instrumentation, or nullptr (most tasks)
+  std::uint64_t group_id_ = 0;            // hooks_->group_id(), read once at spawn
+  std::atomic<std::uint64_t> polls_{0};   // polls so far (written by the polling worker)
+  std::atomic<std::int64_t> busy_ns_{0};  // time spent in polls (task-dump timing only)
+  Instant spawned_at_{};                  // spawn time (poll timing only)
+  Instant woken_at_{};                    // last wake (poll timing only)
+  bool blocking_ = false;                 // a spawn_blocking job
+
+  TaskId id_ = 0;                         // runtime-unique id
+  std::uint32_t owned_shard_ = 0;         // which owned-task shard lists the cell
+  SourceLocation location_;               // where spawn() was called
+  Waker join_waker_;                      // JoinHandle's waiter; see ownership above
+};
+
+/// The typed cell of a root task producing T.
+template <class T>
+class TaskCell final : public CellBase {
+ public:
+  using handle_type = typename Task<T>::handle_type;
+
+  explicit TaskCell(Task<T>&& task) noexcept : TaskCell(task.release()) {}
+
+  static void* operator new(std::size_t size) { return task_alloc(size); }
+  static void operator delete(void* p, std::size_t size) noexcept { task_free(p, size); }
+
+  /// Takes the output once the task is COMPLETE (the caller observed it with
+  /// acquire ordering and owns the output). Rethrows the task's exception;
+  /// throws Cancelled for an aborted task and UsageError when taken twice.
+  T take_output() {
+    switch (output_state_) {
+      case Output::kTaken:
+        throw UsageError(
+            "spindle: JoinHandle awaited or joined twice: the task's result was already taken");
+      case Output::kAborted:
+        throw Cancelled();
+      case Output::kNone:
+        throw UsageError("spindle: internal error: output read before the task completed");
+      case Output::kReady:
+        break;
+    }
+    output_state_ = Output::kTaken;
+    Result<T> r = std::move(*output_);
+    output_.reset();
+    return r.take();
+  }
+
+  [[nodiscard]] bool was_cancelled() const noexcept { return output_state_ == Output::kAborted; }
+
+ private:
+  enum class Output : std::uint8_t { kNone, kReady, kAborted, kTaken };
+
+  explicit TaskCell(handle_type h) noexcept : CellBase(&kVTable, h), handle_(h) {}
+
+  static void finish(CellBase* base) noexcept {
+    auto* self = static_cast<TaskCell*>(base);
+    self->output_.emplace(std::move(self->handle_.promise().result()));
+    self->output_state_ = Output::kReady;
+    std::exchange(self->handle_, nullptr).destroy();
+  }
+  static void cancel(CellBase* base) noexcept {
+    auto* self = static_cast<TaskCell*>(base);
+    // Destroying the root frame destroys the whole chain of awaited Tasks
+    // below it (each Task object lives in its awaiter's frame).
+    std::exchange(self->handle_, nullptr).destroy();
+    self->output_state_ = Output::kAborted;
+  }
+  static std::exception_ptr drop_output(CellBase* base) noexcept {
+    auto* self = static_cast<TaskCell*>(base);
+    std::exception_ptr error;
+    if (self->output_state_ == Output::kReady) {
+      error = self->output_->exception();
+      self->output_.reset();
+      self->output_state_ = Output::kTaken;
+    }
+    return error;
+  }
+  static void dealloc(CellBase* base) noexcept {
+    auto* self = static_cast<TaskCell*>(base);
+    if (self->handle_) self->handle_.destroy();  // never polled and never bound
+    delete self;
+  }
+
+  static constexpr CellVTable kVTable{&finish, &cancel, &drop_output, &dealloc};
+
+  handle_type handle_;                   // the root frame until it finishes or is cancelled
+  std::optional<Result<T>> output_;      // the result, once finished
+  Output output_state_ = Output::kNone;  // what output_ holds
+};
+
+// ---- entry points implemented in the runtime library ---------------------
+
+/// Wakes the task (`cell` keeps or consumes a reference as named).
+void wake_task_by_val(CellBase* cell) noexcept;
+void wake_task_by_ref(CellBase* cell) noexcept;
+/// Requests cancellation of the task.
+void abort_task(CellBase* cell) noexcept;
+/// Drops one reference held outside the scheduler (a JoinHandle's).
+void release_task(CellBase* cell) noexcept;
+/// Reports an exception that no one will ever observe (detached task).
+void report_unobserved_exception(CellBase* cell, std::exception_ptr error) noexcept;
+/// Binds a new cell to `core` and queues its first poll. On failure (the
+/// runtime is shutting down) destroys the cell and throws RuntimeShutdown.
+void spawn_cell(Core* core, CellBase* cell, TaskHooks* hooks, SourceLocation loc);
+
+}  // namespace spindle::detail

@@ -1,0 +1,411 @@
+// spindle/runtime/runtime.hpp — the runtime: workers that poll tasks, and the ways in.
+//
+//   spindle::Runtime           owns the workers; shuts them down when destroyed
+//   spindle::Runtime::Builder  chooses multi_thread (default) or current_thread and tunes it
+//   spindle::Handle            a cheap, copyable reference that spawns from any thread
+//   spindle::spawn(task)       spawns onto the runtime of the calling task
+//
+// Example:
+//   auto rt = spindle::Runtime::Builder().worker_threads(2).build();
+//   int v = rt.block_on([]() -> spindle::Task<int> {
+//     auto h = spindle::spawn(work());
+//     co_return co_await h;
+//   }());
+//
+// Model (see the scheduler's file comment in runtime/src/scheduler.cpp for
+// the algorithm): a multi_thread runtime runs N worker threads, each with a
+// bounded local run queue, a LIFO slot for the task it last woke, and its
+// own asio::io_context for timers and I/O; idle workers steal half of
+// another worker's queue. A current_thread runtime runs everything on the
+// thread that calls block_on; its tasks make progress only during block_on.
+//
+// Thread safety: Runtime's member functions may be called from any thread
+// except where noted; destroying it from one of its own workers is a fatal
+// error. Handle is safe to copy and use from any thread.
+#pragma once
+
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <exception>
+#include <functional>
+#include <type_traits>
+
+#include <asio/io_context.hpp>
+#include <string>
+
+#include "spindle/runtime/counters.hpp"
+#include "spindle/runtime/detail/context.hpp"
+#include "spindle/runtime/detail/task_cell.hpp"
+#include "spindle/runtime/errors.hpp"
+#include "spindle/runtime/hooks.hpp"
+#include "spindle/runtime/join_handle.hpp"
+#include "spindle/runtime/task.hpp"
+
+namespace spindle {
+
+class Runtime;
+
+namespace detail {
+void core_ref(Core* core) noexcept;
+void core_unref(Core* core) noexcept;
+/// The runtime the calling thread works for; throws UsageError with `what`
+/// in the message when there is none.
+Core* current_core_or_throw(const char* what);
+/// Precondition checks for block_on (throws UsageError on a worker thread).
+void check_block_on_allowed(Core* core);
+/// Runs (current_thread) or waits for (multi_thread) `cell` until it completes.
+void drive_until_complete(Core* core, CellBase* cell);
+
+/// The one-poll coroutine that runs a spawn_blocking function.
+template <class F>
+Task<std::invoke_result_t<F&>> run_blocking(F f) {
+  co_return f();
+}
+
+void spawn_blocking_cell(Core* core, CellBase* cell, SourceLocation loc);
+
+/// Creates the cell of a spawn_blocking job and queues it on `core`'s blocking pool.
+template <class F>
+JoinHandle<std::invoke_result_t<F&>> spawn_blocking_on(Core* core, F&& f, SourceLocation loc) {
+  using R = std::invoke_result_t<F&>;
+  auto* cell = new TaskCell<R>(run_blocking(std::forward<F>(f)));
+  spawn_blocking_cell(core, cell, loc);
+  return JoinHandleAccess::make(cell);
+}
+
+/// Creates the cell of a new root task and queues it on `core`.
+template <class T>
+JoinHandle<T> spawn_on(Core* core, Task<T>&& task, TaskHooks* hooks, SourceLocation loc) {
+  if (!task.valid()) {
+    if (hooks != nullptr) hooks->on_release();
+    throw UsageError("spindle: spawn of an empty (moved-from) Task");
+  }
+  auto* cell = new TaskCell<T>(std::move(task));
+  spawn_cell(core, cell, hooks, loc);  // on failure: cell destroyed, RuntimeShutdown thrown
+  return JoinHandleAccess::make(cell);
+}
+}  // namespace detail
+
+/// A Task with instrumentation attached, ready to spawn like a Task
+/// (spindle::monitor's TaskMonitor::instrument makes these). Move-only;
+/// dropping it unspawned destroys the task and releases the hooks.
+template <class T>
+class [[nodiscard]] HookedTask {
+ public:
+  /// Takes ownership of `task`; `hooks` receives on_release() exactly once.
+  HookedTask(Task<T> task, TaskHooks* hooks) noexcept : task_(std::move(task)), hooks_(hooks) {}
+  HookedTask(HookedTask&& o) noexcept
+      : task_(std::move(o.task_)), hooks_(std::exchange(o.hooks_, nullptr)) {}
+  HookedTask& operator=(HookedTask&&) = delete;
+  HookedTask(const HookedTask&) = delete;
+  ~HookedTask() {
+    if (hooks_ != nullptr) hooks_->on_release();
+  }
+  /// The attached hooks (nullptr once spawned or moved from).
+  [[nodiscard]] TaskHooks* hooks() const noexcept { return hooks_; }
+
+  /// Gives up both parts (to spawn).
+  std::pair<Task<T>, TaskHooks*> release() noexcept {
+    return {std::move(task_), std::exchange(hooks_, nullptr)};
+  }
+
+ private:
+  Task<T> task_;                // the coroutine
+  TaskHooks* hooks_ = nullptr;  // its instrumentation; null once released
+};
+
+/// A cheap, copyable reference to a runtime: spawns and reads counters from
+/// any thread. Keeps the runtime's shared state alive, not its workers: once
+/// the Runtime is destroyed, spawn() throws RuntimeShutdown.
+class Handle {
+ public:
+  /// An empty handle; valid() is false.
+  Handle() noexcept = default;
+  Handle(const Handle& other) noexcept : core_(other.core_) {
+    if (core_ != nullptr) detail::core_ref(core_);
+  }
+  Handle(Handle&& other) noexcept : core_(std::exchange(other.core_, nullptr)) {}
+  Handle& operator=(Handle other) noexcept {
+    std::swap(core_, other.core_);
+    return *this;
+  }
+  ~Handle() {
+    if (core_ != nullptr) detail::core_unref(core_);
+  }
+
+  /// The runtime of the calling task or worker thread. Throws UsageError
+  /// when called outside one.
+  static Handle current();
+  /// Like current(), but an empty Handle outside a runtime.
+  static Handle try_current() noexcept;
+
+  [[nodiscard]] bool valid() const noexcept { return core_ != nullptr; }
+
+  /// Spawns `task` as a root task: queued at once, first polled by a worker
+  /// (or, on a current_thread runtime, during block_on). Callable from any
+  /// thread. Throws RuntimeShutdown when the runtime is shutting down (the
+  /// task is destroyed unpolled) and UsageError for an empty Task.
+  template <class T>
+  JoinHandle<T> spawn(Task<T> task, SourceLocation loc = SourceLocation::current()) const {
+    return detail::spawn_on(require_core(), std::move(task), nullptr, loc);
+  }
+
+  /// Spawns an instrumented task (see HookedTask; TaskMonitor::instrument).
+  template <class T>
+  JoinHandle<T> spawn(HookedTask<T> task,
+                      SourceLocation loc = SourceLocation::current()) const {
+    detail::Core* core = require_core();  // before release(): on failure `task` releases its hooks
+    auto [t, hooks] = task.release();
+    return detail::spawn_on(core, std::move(t), hooks, loc);
+  }
+
+  /// Spawns `task` with instrumentation `hooks` attached (the monitor layer
+  /// uses this; the runtime calls on_release() on them exactly once, also
+  /// when this throws).
+  template <class T>
+  JoinHandle<T> spawn_with_hooks(Task<T> task, TaskHooks* hooks,
+                                 SourceLocation loc = SourceLocation::current()) const {
+    return detail::spawn_on(require_core(), std::move(task), hooks, loc);
+  }
+
+  /// Runs `task` to completion and returns its value (or rethrows its
+  /// exception). Blocks the calling thread. On a current_thread runtime the
+  /// calling thread is the worker for the duration: every spawned task of
+  /// the runtime makes progress meanwhile (concurrent block_on calls take
+  /// turns). Throws UsageError when called on any runtime's worker thread,
+  /// which would deadlock, and RuntimeShutdown after shutdown.
+  template <class T>
+  T block_on(Task<T> task) const {
+    detail::Core* core = require_core();
+    detail::check_block_on_allowed(core);
+    JoinHandle<T> handle =
+        detail::spawn_on(core, std::move(task), nullptr, SourceLocation::current());
+    detail::drive_until_complete(core, detail::JoinHandleAccess::cell(handle));
+    return handle.join();
+  }
+
+  /// Runs `f()` on the runtime's blocking pool, a separate, growing set of
+  /// threads for work that blocks or computes for long (synchronous file or
+  /// socket I/O, sleeping library calls, hashing a large file): on a worker
+  /// it would stall every task queued behind it. Returns at once; the
+  /// JoinHandle yields f's result or rethrows what it threw. abort() before
+  /// the job starts means it never runs; a running job cannot be
+  /// interrupted. Callable from any thread. Throws RuntimeShutdown during
+  /// shutdown and std::system_error when no pool thread can be started.
+  template <class F>
+  JoinHandle<std::invoke_result_t<std::decay_t<F>&>> spawn_blocking(
+      F&& f, SourceLocation loc = SourceLocation::current()) const {
+    return detail::spawn_blocking_on(require_core(), std::decay_t<F>(std::forward<F>(f)), loc);
+  }
+
+  /// The executor of one of the runtime's workers (chosen round-robin), on
+  /// which to create I/O objects from outside the runtime (inside a task,
+  /// spindle::this_executor() picks the task's own worker). Valid until the
+  /// runtime shuts down.
+  [[nodiscard]] asio::io_context::executor_type executor() const;
+
+  /// Number of worker threads (1 for current_thread).
+  [[nodiscard]] std::size_t num_workers() const;
+  /// True for a current_thread runtime.
+  [[nodiscard]] bool is_current_thread() const;
+  /// The blocking pool's thread cap (Builder::max_blocking_threads).
+  [[nodiscard]] std::size_t max_blocking_threads() const;
+  /// Whether every poll is timed (Builder::poll_timing).
+  [[nodiscard]] bool poll_timing() const;
+
+  /// A snapshot of the scheduler's counters; never blocks the workers.
+  [[nodiscard]] RuntimeCounters counters() const;
+  /// The runtime's clock (spindle::clock_now unless one was injected).
+  [[nodiscard]] Instant now() const;
+  /// What each worker is polling right now (for watchdogs); never blocks a worker.
+  [[nodiscard]] std::vector<WorkerPollState> poll_states() const;
+  /// Every live task — id, monitor, spawn location, state, polls, and with
+  /// Builder::poll_timing(true) also age and busy time — like tokio-console's
+  /// task list, without a separate process. Takes each shard lock of the
+  /// task list briefly (spawns and completions on that shard wait).
+  [[nodiscard]] std::vector<TaskSnapshot> dump() const;
+
+  friend bool operator==(const Handle& a, const Handle& b) noexcept { return a.core_ == b.core_; }
+
+  /// Internal: the shared state (for the monitor and exporter layers).
+  [[nodiscard]] detail::Core* core() const noexcept { return core_; }
+
+ private:
+  friend class Runtime;
+  explicit Handle(detail::Core* adopted) noexcept : core_(adopted) {}
+  detail::Core* require_core() const;
+
+  detail::Core* core_ = nullptr;  // counted reference to the runtime's shared state
+};
+
+/// Owns a runtime's workers. Destroying it shuts the runtime down: the
+/// workers stop after their current poll, every unfinished task is
+/// destroyed exactly once (its JoinHandle then reports Cancelled), spawns
+/// are refused with RuntimeShutdown, and the destructor returns when all of
+/// that is done (it waits for running polls without a time limit; see
+/// shutdown_timeout).
+class Runtime {
+ public:
+  class Builder;
+
+  Runtime(Runtime&& other) noexcept = default;
+  Runtime& operator=(Runtime&& other) noexcept;
+  Runtime(const Runtime&) = delete;
+  Runtime& operator=(const Runtime&) = delete;
+  ~Runtime();
+
+  /// See Handle::spawn.
+  template <class T>
+  JoinHandle<T> spawn(HookedTask<T> task, SourceLocation loc = SourceLocation::current()) {
+    return handle_.spawn(std::move(task), loc);
+  }
+  /// See Handle::block_on.
+  template <class T>
+  T block_on(Task<T> task) {
+    return handle_.block_on(std::move(task));
+  }
+  /// See Handle::spawn.
+  template <class T>
+  JoinHandle<T> spawn(Task<T> task, SourceLocation loc = SourceLocation::current()) {
+    return handle_.spawn(std::move(task), loc);
+  }
+
+  /// A copyable reference to this runtime.
+  [[nodiscard]] Handle handle() const { return handle_; }
+
+  /// Shuts down now, waiting at most `timeout` for the workers to finish
+  /// their current polls. Returns true on a clean shutdown. When a worker is
+  /// still inside a poll at the deadline (a task that never yields), the
+  /// runtime's state is deliberately leaked rather than destroyed under the
+  /// running task, a message names the stuck workers, and false is
+  /// returned. Afterwards spawn() and block_on() throw RuntimeShutdown, and
+  /// calling shutdown_timeout() again returns true at once. Throws
+  /// UsageError for a negative timeout. Fatal when called from one of the
+  /// runtime's workers.
+  bool shutdown_timeout(std::chrono::nanoseconds timeout);
+
+ private:
+  friend class Builder;
+  explicit Runtime(Handle handle) noexcept : handle_(std::move(handle)) {}
+
+  Handle handle_;  // the runtime's shared state; empty once shut down or moved from
+};
+
+/// Configures and builds a Runtime. Every setting is checked by build(),
+/// which throws ConfigError naming the setting that is out of range.
+class Runtime::Builder {
+ public:
+  /// A multi_thread runtime with one worker per hardware thread.
+  Builder();
+
+  /// multi_thread: worker threads that poll tasks and steal from each other (default).
+  Builder& multi_thread();
+  /// current_thread: no threads; tasks run on the thread that calls block_on.
+  Builder& current_thread();
+  /// Number of worker threads (multi_thread), >= 1. Default: hardware concurrency.
+  Builder& worker_threads(int n);
+  /// Prefix of thread names: workers are "<name>-<index>", blocking-pool
+  /// threads "<name>-blk". Linux keeps 15 bytes of a name, so a long prefix
+  /// is shortened to keep the index. Default "spindle".
+  Builder& thread_name(std::string name);
+  /// Called on each worker thread when it starts / before it exits.
+  Builder& on_thread_start(std::function<void()> f);
+  Builder& on_thread_stop(std::function<void()> f);
+  /// A worker checks the shared injection queue first every `n` polls (>= 1; default 61;
+  /// 31 for current_thread), so that remote spawns are not starved by local work.
+  Builder& global_queue_interval(int n);
+  /// A busy worker polls its io_context (timers, I/O) every `n` polls (>= 1; default 61).
+  Builder& event_interval(int n);
+  /// Capacity of each worker's local run queue: a power of two in [2, 65536]. Default 256.
+  /// Tests shrink it to reach overflow and steal paths.
+  Builder& local_queue_capacity(int n);
+  /// Whether a task woken by a running task runs next on the same worker (default true).
+  Builder& lifo_slot(bool enabled);
+  /// Cooperative budget: awaits that complete at once, per poll, before the
+  /// task is made to yield (>= 1; default 128). See spindle/runtime/coop.hpp.
+  Builder& budget(int units);
+  /// Turns the cooperative budget on (default) or off. With it off a task
+  /// that never suspends for real is never made to yield.
+  Builder& cooperation(bool enabled);
+  /// The clock the runtime reads for busy time and task instrumentation
+  /// (default steady_clock). Tests inject a manual clock here.
+  Builder& clock(std::function<Instant()> now);
+  /// Cap on the blocking pool's threads (>= 1; default 512). Jobs beyond it wait in a queue.
+  Builder& max_blocking_threads(int n);
+  /// How long an idle blocking-pool thread waits for a job before it exits
+  /// (> 0; default 10 s).
+  Builder& thread_keep_alive(std::chrono::nanoseconds d);
+  /// Times every poll and every wake of every task (default off: a clock
+  /// reading per poll and per wake costs about a third of a poll). Enables
+  /// each task's age and busy time in dump(), and the runtime-wide
+  /// poll-duration and scheduled-delay histograms in counters() (tokio's
+  /// opt-in poll-time histogram, plus the scheduled delay). Instrumented
+  /// tasks (TaskHooks) are timed either way.
+  Builder& poll_timing(bool enabled);
+  /// Receives the exception of a task that finished by throwing while
+  /// nobody held its JoinHandle (a detached task). Called once per such
+  /// task, on whichever thread dropped the result; must not throw. Default:
+  /// one line on stderr. Such exceptions are also counted
+  /// (RuntimeCounters::unhandled_exceptions).
+  Builder& on_unhandled_exception(std::function<void(TaskId, std::exception_ptr)> f);
+
+  /// Validates the settings, starts the workers (multi_thread) and returns
+  /// the runtime. Throws ConfigError naming the first invalid setting, or
+  /// std::system_error when a thread cannot be started.
+  [[nodiscard]] Runtime build() const;
+
+ private:
+  static constexpr int kMaxWorkers = 4096;  // upper bound of worker_threads
+
+  bool current_thread_ = false;                 // flavor
+  int worker_threads_ = 0;                      // 0 = hardware concurrency (not settable)
+  bool worker_threads_set_ = false;             // worker_threads() was called
+  std::string thread_name_ = "spindle";  // thread name prefix
+  std::function<void()> on_thread_start_;       // per-thread start callback
+  std::function<void()> on_thread_stop_;        // per-thread stop callback
+  int global_queue_interval_ = 61;              // see global_queue_interval()
+  bool global_queue_interval_set_ = false;      // else: 61, or 31 for current_thread
+  int event_interval_ = 61;                     // io_context poll interval, in polls
+  int local_queue_capacity_ = 256;              // per-worker run queue slots
+  bool lifo_slot_ = true;                       // LIFO slot enabled
+  int budget_ = 128;                            // cooperative budget per poll
+  bool cooperation_ = true;                     // cooperative budget enabled
+  bool poll_timing_ = false;                      // per-task timing for dump()
+
+  int max_blocking_threads_ = 512;              // blocking pool cap
+  std::chrono::nanoseconds thread_keep_alive_ = std::chrono::seconds(10);  // pool thread idle life
+  std::function<Instant()> clock_;              // injected clock, or empty
+  std::function<void(TaskId, std::exception_ptr)> on_unhandled_exception_;  // or empty
+};
+
+/// Spawns an instrumented task (see HookedTask) on the calling task's runtime.
+template <class T>
+JoinHandle<T> spawn(HookedTask<T> task, SourceLocation loc = SourceLocation::current()) {
+  detail::Core* core = detail::current_core_or_throw("spindle::spawn");  // before release()
+  auto [t, hooks] = task.release();
+  return detail::spawn_on(core, std::move(t), hooks, loc);
+}
+
+/// Runs `f()` on the blocking pool of the calling task's runtime (see
+
+/// Handle::spawn_blocking). Throws UsageError outside a runtime.
+template <class F>
+JoinHandle<std::invoke_result_t<std::decay_t<F>&>> spawn_blocking(
+    F&& f, SourceLocation loc = SourceLocation::current()) {
+  return detail::spawn_blocking_on(detail::current_core_or_throw("spindle::spawn_blocking"),
+                                   std::decay_t<F>(std::forward<F>(f)), loc);
+}
+
+/// Spawns `task` on the runtime of the calling task (or worker thread).
+
+/// From a worker the task goes to that worker's LIFO slot, so it runs soon
+/// and on a warm cache. Throws UsageError outside a runtime and
+/// RuntimeShutdown while the runtime shuts down.
+template <class T>
+JoinHandle<T> spawn(Task<T> task, SourceLocation loc = SourceLocation::current()) {
+  return detail::spawn_on(detail::current_core_or_throw("spindle::spawn"), std::move(task), nullptr,
+                          loc);
+}
+
+}  // namespace spindle

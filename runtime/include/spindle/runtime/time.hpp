@@ -1,0 +1,223 @@
+// spindle/runtime/time.hpp — sleeping, deadlines and periodic ticks inside tasks.
+//
+//   spindle::sleep(d), sleep_until(t)  suspend the task until a point in time
+//   spindle::timeout(d, task)          run a task with a deadline; TimedOut when it passes
+//   spindle::Interval, interval(p)     ticks every period p, with tokio's missed-tick policies
+//   spindle::TimedOut                  the error timeout() reports
+//
+// Example:
+//   co_await spindle::sleep(std::chrono::milliseconds(5));
+//   try {
+//     Reply r = co_await spindle::timeout(std::chrono::milliseconds(200), call_backend());
+//   } catch (const spindle::TimedOut&) { /* the call was cancelled */ }
+//   auto ticks = spindle::interval(std::chrono::seconds(1));
+//   for (;;) { co_await ticks.tick(); report(); }
+//
+// Timers live on the io_context of the worker the task runs on when it
+// starts waiting (a sleeping task costs nothing to the scheduler); the
+// expiry is a wake, so a task monitor counts the sleep as idle time. They
+// use std::chrono::steady_clock, also when the runtime was given a test
+// clock. Resolution is Asio's (the kernel's epoll timeout, about 1 ms).
+//
+// Thread safety: the awaitables belong to the awaiting task. An Interval is
+// used by one task at a time.
+#pragma once
+
+#include <asio/steady_timer.hpp>
+
+#include <chrono>
+#include <coroutine>
+#include <optional>
+#include <string>
+
+#include "spindle/runtime/coop.hpp"
+#include "spindle/runtime/errors.hpp"
+#include "spindle/runtime/join_handle.hpp"
+#include "spindle/runtime/runtime.hpp"
+#include "spindle/runtime/task.hpp"
+#include "spindle/runtime/use_task.hpp"
+
+namespace spindle {
+
+/// Reported by timeout() when its deadline passed first. The inner task has
+/// been aborted (its frame is destroyed on a worker soon after).
+class TimedOut : public Error {
+ public:
+  explicit TimedOut(std::chrono::nanoseconds limit)
+      : Error("spindle::timeout: the task did not finish within " +
+              std::to_string(std::chrono::duration_cast<std::chrono::microseconds>(limit).count()) +
+              " us and was cancelled"),
+        limit_(limit) {}
+  /// The time limit that passed.
+  [[nodiscard]] std::chrono::nanoseconds limit() const noexcept { return limit_; }
+
+ private:
+  std::chrono::nanoseconds limit_;  // the deadline given to timeout()
+};
+
+/// What sleep()/sleep_until() return: await it once.
+class [[nodiscard]] Sleep {
+ public:
+  explicit Sleep(std::chrono::steady_clock::time_point deadline) noexcept : deadline_(deadline) {}
+  Sleep(Sleep&& o) noexcept
+      : deadline_(o.deadline_), timer_(std::move(o.timer_)), state_(std::exchange(o.state_, nullptr)) {}
+  Sleep& operator=(Sleep&&) = delete;
+  ~Sleep() {
+    timer_.reset();  // cancels a pending wait; its handler then releases the state
+    if (state_ != nullptr) state_->release();
+  }
+
+  /// A deadline already past completes at once (spending one budget unit).
+  [[nodiscard]] bool await_ready() {
+    return deadline_ <= std::chrono::steady_clock::now() && coop_.ready();
+  }
+  /// Starts the timer on the current worker. Throws UsageError outside a task.
+  void await_suspend(std::coroutine_handle<> h) {
+    if (coop_.exhausted()) return coop::forced_yield(h);
+    timer_.emplace(this_executor(), deadline_);
+    state_ = new detail::IoState<asio::error_code>();
+    state_->waker = current_waker(h, {&detail::IoState<asio::error_code>::is_done, state_});
+    timer_->async_wait(detail::IoHandler<asio::error_code>(state_));
+  }
+  void await_resume() const noexcept {}
+
+ private:
+  std::chrono::steady_clock::time_point deadline_;     // when to resume
+  std::optional<asio::steady_timer> timer_;            // created at suspension
+  detail::IoState<asio::error_code>* state_ = nullptr;  // shared with the timer's handler
+  coop::BudgetedReady coop_;                           // an expired deadline spends budget
+};
+
+/// Suspends the calling task until `deadline` (steady_clock).
+inline Sleep sleep_until(std::chrono::steady_clock::time_point deadline) noexcept {
+  return Sleep(deadline);
+}
+/// Suspends the calling task for at least `d` (a zero or negative `d`
+/// completes at once).
+inline Sleep sleep(std::chrono::nanoseconds d) noexcept {
+  return Sleep(std::chrono::steady_clock::now() + d);
+}
+
+namespace detail {
+
+/// Suspends until the task behind `cell` completes or `deadline` passes,
+/// whichever comes first; yields true when the task completed.
+class JoinOrDeadline {
+ public:
+  JoinOrDeadline(CellBase* cell, std::chrono::steady_clock::time_point deadline) noexcept
+      : cell_(cell), deadline_(deadline) {}
+  JoinOrDeadline(const JoinOrDeadline&) = delete;
+  JoinOrDeadline& operator=(const JoinOrDeadline&) = delete;
+  ~JoinOrDeadline() {
+    timer_.reset();
+    if (state_ != nullptr) state_->release();
+  }
+
+  [[nodiscard]] bool await_ready() const noexcept {
+    return cell_->is_complete() || deadline_ <= std::chrono::steady_clock::now();
+  }
+  bool await_suspend(std::coroutine_handle<> h) {
+    timer_.emplace(this_executor(), deadline_);
+    state_ = new IoState<asio::error_code>();
+    Waker w = current_waker(h, {&ready, this});
+    state_->waker = w;
+    timer_->async_wait(IoHandler<asio::error_code>(state_));
+    // Both sources hold our waker; whichever fires second is a stale wake,
+    // which the ready checks of later awaits absorb.
+    return cell_->set_join_waker(std::move(w));
+  }
+  bool await_resume() const noexcept { return cell_->is_complete(); }
+
+ private:
+  static bool ready(const void* p) noexcept {
+    auto* self = static_cast<const JoinOrDeadline*>(p);
+    return self->cell_->is_complete() || IoState<asio::error_code>::is_done(self->state_);
+  }
+
+  CellBase* cell_;                                // the inner task
+  std::chrono::steady_clock::time_point deadline_;  // when to give up
+  std::optional<asio::steady_timer> timer_;       // the deadline's timer
+  IoState<asio::error_code>* state_ = nullptr;    // shared with the timer's handler
+};
+
+}  // namespace detail
+
+/// Runs `task` with a time limit. The task runs as its own root task on the
+/// caller's runtime; if it finishes within `limit` its value (or exception)
+/// is returned, otherwise it is aborted and TimedOut is thrown. A zero limit
+/// times out unless the task finishes during the caller's suspension.
+/// Throws UsageError for a negative limit or outside a task.
+template <class T>
+Task<T> timeout(std::chrono::nanoseconds limit, Task<T> task) {
+  if (limit.count() < 0) throw UsageError("spindle::timeout: the time limit must not be negative");
+  auto deadline = std::chrono::steady_clock::now() + limit;
+  JoinHandle<T> inner = spawn(std::move(task));
+  bool finished = co_await detail::JoinOrDeadline(detail::JoinHandleAccess::cell(inner), deadline);
+  if (!finished) {
+    inner.abort();
+    throw TimedOut(limit);
+  }
+  co_return co_await inner;
+}
+
+/// What an Interval does when ticks were missed (the task came back later
+/// than a tick was due), as tokio's MissedTickBehavior:
+enum class MissedTick {
+  kBurst,  ///< fire the missed ticks at once, back to back, until caught up (default)
+  kDelay,  ///< start the period anew from the late tick: ticks every period from now
+  kSkip,   ///< drop the missed ticks: next tick at the next multiple of the period
+};
+
+/// A periodic timer: `co_await iv.tick()` completes at start, start + period,
+/// start + 2 × period, ... (the first tick at once). Each tick yields the
+/// instant it was scheduled for.
+class Interval {
+ public:
+  /// Throws UsageError when `period` is not positive.
+  explicit Interval(std::chrono::nanoseconds period, MissedTick behavior = MissedTick::kBurst,
+                    std::chrono::steady_clock::time_point start = std::chrono::steady_clock::now())
+      : period_(period), behavior_(behavior), next_(start) {
+    if (period.count() <= 0) throw UsageError("spindle::Interval: the period must be positive");
+  }
+
+  /// Waits for the next tick and returns the time it was scheduled for.
+  Task<std::chrono::steady_clock::time_point> tick() {
+    const auto scheduled = next_;
+    co_await sleep_until(scheduled);
+    const auto now = std::chrono::steady_clock::now();
+    switch (behavior_) {
+      case MissedTick::kBurst:
+        next_ = scheduled + period_;
+        break;
+      case MissedTick::kDelay:
+        // A tick counts as missed once the next one was already due.
+        next_ = (now - scheduled >= period_) ? now + period_ : scheduled + period_;
+        break;
+
+      case MissedTick::kSkip: {
+        auto missed = (now - scheduled) / period_;  // whole periods behind
+        next_ = scheduled + period_ * (missed + 1);
+        break;
+      }
+    }
+    co_return scheduled;
+  }
+
+  /// The next tick is one period from now.
+  void reset() { next_ = std::chrono::steady_clock::now() + period_; }
+  void set_missed_tick_behavior(MissedTick b) noexcept { behavior_ = b; }
+  [[nodiscard]] std::chrono::nanoseconds period() const noexcept { return period_; }
+
+ private:
+  std::chrono::nanoseconds period_;                // time between ticks
+  MissedTick behavior_;                            // what to do when late
+  std::chrono::steady_clock::time_point next_;     // the next tick's deadline
+};
+
+/// An Interval of `period` whose first tick is now.
+inline Interval interval(std::chrono::nanoseconds period,
+                         MissedTick behavior = MissedTick::kBurst) {
+  return Interval(period, behavior);
+}
+
+}  // namespace spindle

@@ -1,0 +1,149 @@
+// Wakers, abort, and the other entry points of task_cell.hpp and waker.hpp.
+
+#include "spindle/runtime/detail/task_cell.hpp"
+
+#include <string>
+
+#include "scheduler.hpp"
+#include "spindle/runtime/detail/context.hpp"
+#include "spindle/runtime/join_handle.hpp"
+#include "spindle/runtime/yield.hpp"
+#include "spindle/sync/oneshot.hpp"
+#include "thread_notifier.hpp"
+#include "worker.hpp"
+
+namespace spindle {
+namespace detail {
+
+namespace {
+
+/// Notes a wake that comes from inside the task's own poll (for the
+/// self-wake figure of its monitor).
+inline void note_self_wake(CellBase* cell) noexcept {
+  ThreadContext& ctx = tls_context;
+  if (ctx.current == cell) ctx.self_woken = true;
+}
+
+inline void submit(CellBase* cell) noexcept {
+  Core* core = cell->core_;
+  // Before queueing: once queued, a worker may poll it (hook calls for one
+  // task never overlap, and woken_at_ is read by that poll).
+  if (cell->hooks_ != nullptr || core->config().poll_timing) [[unlikely]] {
+    const Instant now = core->now();
+    if (core->config().poll_timing) cell->woken_at_ = now;
+    if (cell->hooks_ != nullptr) {
+      cell->hooks_->on_wake(now, false);
+      // release: the hook's writes happen-before whoever sees WAKING clear.
+      cell->state_.fetch_and(~kWaking, std::memory_order_release);
+    }
+  }
+  cell->core_->schedule(cell, false);
+}
+
+void task_waker_clone(void* p) noexcept { static_cast<CellBase*>(p)->ref_inc(); }
+void task_waker_wake(void* p) noexcept { wake_task_by_val(static_cast<CellBase*>(p)); }
+void task_waker_wake_by_ref(void* p) noexcept { wake_task_by_ref(static_cast<CellBase*>(p)); }
+void task_waker_drop(void* p) noexcept { release_task(static_cast<CellBase*>(p)); }
+
+constexpr Waker::VTable kTaskWakerVTable{&task_waker_clone, &task_waker_wake,
+                                         &task_waker_wake_by_ref, &task_waker_drop};
+
+CellBase* current_or_die(const char* what) noexcept {
+  CellBase* cell = tls_context.current;
+  if (cell == nullptr) fatal(what);
+  return cell;
+}
+
+}  // namespace
+
+void wake_task_by_val(CellBase* cell) noexcept {
+  note_self_wake(cell);
+  switch (cell->transition_to_notified_by_val()) {
+    case WakeAction::kNothing:
+      return;
+    case WakeAction::kSubmit:
+      submit(cell);
+      return;
+    case WakeAction::kDealloc:
+      Core::dealloc(cell);
+      return;
+  }
+}
+
+void wake_task_by_ref(CellBase* cell) noexcept {
+  note_self_wake(cell);
+  if (cell->transition_to_notified_by_ref() == WakeAction::kSubmit) submit(cell);
+}
+
+void abort_task(CellBase* cell) noexcept {
+  if (cell->transition_to_notified_and_cancel() == WakeAction::kSubmit) {
+    cell->core_->schedule(cell, false);
+  }
+}
+
+void release_task(CellBase* cell) noexcept {
+  if (cell->ref_dec()) Core::dealloc(cell);
+}
+
+void report_unobserved_exception(CellBase* cell, std::exception_ptr error) noexcept {
+  cell->core_->report_unobserved(cell, std::move(error));
+}
+
+void spawn_cell(Core* core, CellBase* cell, TaskHooks* hooks, SourceLocation loc) {
+  core->spawn(cell, hooks, loc);
+}
+
+void yield_current(std::coroutine_handle<> h) noexcept {
+  CellBase* cell = current_or_die(
+      "spindle::yield_now() awaited outside a spindle task (only Tasks polled by a spindle "
+      "runtime can yield)");
+  cell->resume_point_ = h;
+  cell->ready_check_ = ReadyCheck{};
+  tls_context.yielded = true;
+}
+
+void forced_yield_current(std::coroutine_handle<> h) noexcept {
+  yield_current(h);
+  if (Worker* w = tls_context.worker) w->stats().budget_forced_yields.add();
+}
+
+void check_may_block(const char* what) {
+  if (tls_context.worker != nullptr) {
+    throw UsageError(std::string("spindle: ") + what +
+                     " called on a runtime worker thread; it would block the worker that may "
+                     "have to run what it waits for. Use co_await inside tasks.");
+  }
+}
+
+void block_until_complete(CellBase* cell) {
+  check_may_block("JoinHandle::join()");
+  ThreadNotifier* n = ThreadNotifier::create();
+  if (cell->set_join_waker(n->waker())) {
+    while (!cell->is_complete()) n->wait();
+  }
+  n->release();
+}
+
+}  // namespace detail
+
+Waker current_waker(std::coroutine_handle<> h, ReadyCheck check) noexcept {
+  detail::CellBase* cell = detail::current_or_die(
+      "a spindle awaitable was awaited outside a spindle task (only Tasks polled by a spindle "
+      "runtime can await spindle's awaitables)");
+  cell->resume_point_ = h;
+  cell->ready_check_ = check;
+  cell->ref_inc();
+  return Waker(&detail::kTaskWakerVTable, cell);
+}
+
+namespace sync::detail {
+
+void block_on_waker(bool (*arm)(void* ctx, Waker w), void* ctx) {
+  spindle::detail::check_may_block("a spindle::sync blocking receive");
+  auto* n = spindle::detail::ThreadNotifier::create();
+  if (arm(ctx, n->waker())) n->wait();
+  n->release();
+}
+
+}  // namespace sync::detail
+}  // namespace spindle

@@ -1,0 +1,487 @@
+// The worker loop. The policy (LIFO slot, stealing, parking, intervals) is
+// described at the top of scheduler.cpp; this file is its implementation.
+
+#include "worker.hpp"
+
+#include <pthread.h>
+
+#include <algorithm>
+#include <asio/post.hpp>
+#include <cstdio>
+#include <exception>
+#include <string>
+
+#include "scheduler.hpp"
+#include "spindle/runtime/detail/context.hpp"
+#include "task_state.hpp"
+
+namespace spindle::detail {
+
+
+Worker::Worker(Core& core, std::size_t index)
+    : core_(core),
+      index_(index),
+      queue_(core.config().local_queue_capacity),
+      io_(std::make_unique<asio::io_context>()),
+      rng_(static_cast<std::uint32_t>(index) * 0x9E3779B9U + 0x7F4A7C15U),
+      task_timing_(core.config().poll_timing) {
+
+  work_.emplace(io_->get_executor());
+}
+
+void Worker::run_thread() {
+  // Linux keeps 15 bytes of a thread name: shorten the prefix, not the index.
+  const std::string suffix = "-" + std::to_string(index_);
+  std::string name = core_.config().thread_name;
+  if (name.size() + suffix.size() > 15) name.resize(15 - std::min<std::size_t>(suffix.size(), 15));
+  name += suffix;
+  pthread_setname_np(pthread_self(), name.c_str());
+  tls_context = ThreadContext{&core_, this, nullptr, false, false};
+  if (core_.config().on_thread_start) {
+    try {
+      core_.config().on_thread_start();
+    } catch (const std::exception& e) {
+      std::fprintf(stderr, "spindle: on_thread_start threw on worker %zu: %s\n", index_, e.what());
+    }
+  }
+  run(nullptr);
+  if (core_.config().on_thread_stop) {
+    try {
+      core_.config().on_thread_stop();
+    } catch (const std::exception& e) {
+      std::fprintf(stderr, "spindle: on_thread_stop threw on worker %zu: %s\n", index_, e.what());
+    }
+  }
+  core_.flush_refs(*this);  // while tls_context still names this worker
+  tls_context = ThreadContext{};
+  core_.worker_exited();
+}
+
+void Worker::run(CellBase* until) {
+  begin_busy(core_.now());
+  boundary_valid_ = false;
+  while (!core_.is_shutdown()) {
+    if (until != nullptr && until->is_complete()) break;
+    if (polls_since_maintenance_ >= core_.config().event_interval) maintenance();
+    CellBase* task = next_task();
+    if (task == nullptr) {
+      // Out of local work: poll timers and I/O, then requeue the tasks that
+      // yielded since the last time (after the I/O poll, so that a task
+      // yielding in a loop cannot hold back its worker's timers).
+      poll_io();
+      flush_deferred();
+      task = next_task();
+    }
+    if (task == nullptr) task = steal_work();
+    if (task != nullptr) {
+      run_task(task);
+      continue;
+    }
+    if (until != nullptr && until->is_complete()) break;
+    park();
+  }
+  end_busy(core_.now());
+  if (searching_) {
+    searching_ = false;
+    core_.idle().transition_worker_from_searching();
+  }
+}
+
+CellBase* Worker::next_task() {
+  InjectionQueue& inject = core_.inject();
+  if (++global_tick_ >= core_.config().global_queue_interval) {
+    global_tick_ = 0;
+    if (CellBase* t = inject.pop()) return t;
+  }
+  if (CellBase* t = std::exchange(lifo_, nullptr)) return t;
+  if (CellBase* t = queue_.pop()) return t;
+  if (inject.is_empty()) return nullptr;
+  // Pull a fair share of the injection queue into the local queue.
+  std::size_t n = inject.len() / core_.num_workers() + 1;
+  n = std::min<std::size_t>(n, queue_.remaining_slots());
+  n = std::min<std::size_t>(n, queue_.capacity() / 2);
+  n = std::max<std::size_t>(n, 1);
+  std::size_t got = 0;
+  CellBase* first = inject.pop_batch(n, got);
+  if (first == nullptr) return nullptr;
+  for (CellBase* t = first->queue_next_; t != nullptr;) {
+    CellBase* next = t->queue_next_;
+    queue_.push_back_unchecked(t);
+    t = next;
+  }
+  return first;
+}
+
+CellBase* Worker::steal_work() {
+  if (!searching_) {
+    if (!core_.idle().transition_worker_to_searching()) return nullptr;
+    searching_ = true;
+  }
+  const std::size_t n = core_.num_workers();
+  const std::size_t start = next_random(static_cast<std::uint32_t>(n));
+  for (std::size_t i = 0; i < n; ++i) {
+    std::size_t victim = (start + i) % n;
+    if (victim == index_) continue;
+    std::uint32_t stolen = 0;
+    if (CellBase* t = core_.worker(victim).queue().steal_into(queue_, stolen)) {
+      stats_.steals.add(stolen);
+      stats_.steal_operations.add();
+      return t;
+    }
+  }
+  return core_.inject().pop();
+}
+
+void Worker::run_task(CellBase* task) {
+  unparked_without_work_ = false;
+  if (searching_) {
+    searching_ = false;
+    // The last searcher found work: wake another to keep looking.
+    if (core_.idle().transition_worker_from_searching()) core_.notify_parked();
+  }
+  poll(task);
+  for (int i = 0; i < kMaxLifoPolls; ++i) {
+    if (lifo_ == nullptr || core_.is_shutdown()) return;  // at shutdown the drain takes it
+    poll(std::exchange(lifo_, nullptr));
+  }
+  // LIFO cap reached: the slot's task waits its turn at the back. (No
+  // wake-up for another worker: this one pops it next anyway, and waking a
+  // sleeper for it mostly costs a park/unpark round trip.)
+  if (CellBase* next = std::exchange(lifo_, nullptr)) push_back(next);
+}
+
+void Worker::poll(CellBase* task) noexcept {
+  switch (transition_to_running(task)) {
+    case RunTransition::kGone:
+      core_.drop_task_ref(task);  // completed while queued (shutdown)
+      return;
+    case RunTransition::kAbort:
+      core_.cancel_task(task, true);
+      return;
+    case RunTransition::kRun:
+      break;
+  }
+  ++polls_since_maintenance_;
+  stats_.polls.add();
+  // Single writer at a time (the RUNNING owner): a load and a store, no RMW.
+  const std::uint64_t previous_polls = task->polls_.load(std::memory_order_relaxed);
+  task->polls_.store(previous_polls + 1, std::memory_order_relaxed);
+  publish_poll_start(task);
+  ThreadContext& ctx = tls_context;
+  ctx.current = task;
+  ctx.yielded = false;
+  ctx.self_woken = false;
+  ctx.budget = core_.config().budget;
+  TaskHooks* hooks = task->hooks_;
+  const bool timed = hooks != nullptr || task_timing_;
+  Instant start{};
+  if (timed) [[unlikely]] {
+    // The end of the previous timed poll is this poll's start when nothing
+    // else ran in between: one clock reading per poll boundary.
+    start = boundary_valid_ ? boundary_ : core_.now();
+    if (hooks != nullptr) hooks->on_poll_start(start, index_);
+    if (task_timing_ && previous_polls != 0) {
+      const std::int64_t d = std::max<std::int64_t>(
+          0, std::chrono::duration_cast<std::chrono::nanoseconds>(start - task->woken_at_).count());
+      stats_.sched_hist[Histogram::bucket_for(d)].add();
+      stats_.sched_ns.add(static_cast<std::uint64_t>(d));
+    }
+  }
+
+  // A stale wake finds the awaiter not ready: the poll ends without
+  // resuming, and the awaiter's own wake comes later.
+  const ReadyCheck check = task->ready_check_;
+  if (check.fn == nullptr || check.fn(check.ctx)) {
+    task->ready_check_ = ReadyCheck{};
+    task->resume_point_.resume();  // runs until the task suspends or finishes
+  }
+
+  ctx.current = nullptr;
+  ctx.budget = UINT32_MAX;
+  // release: the seqlock's even value (see PollBeacon).
+  beacon_.seq.store(beacon_.seq.load(std::memory_order_relaxed) + 1, std::memory_order_release);
+  const bool done = task->root_.done();
+  Instant end{};
+  if (timed) [[unlikely]] {
+    end = core_.now();
+    boundary_ = end;
+    boundary_valid_ = true;
+    if (task_timing_) {
+      const std::int64_t d = std::max<std::int64_t>(
+          0, std::chrono::duration_cast<std::chrono::nanoseconds>(end - start).count());
+      task->busy_ns_.store(task->busy_ns_.load(std::memory_order_relaxed) + d,
+                           std::memory_order_relaxed);
+      stats_.poll_hist[Histogram::bucket_for(d)].add();
+      stats_.poll_ns.add(static_cast<std::uint64_t>(d));
+    }
+    // Before any transition: once idle, another thread may poll the task.
+    if (hooks != nullptr) hooks->on_poll_end(end, done);
+  } else {
+    boundary_valid_ = false;  // this poll was not timed: its end is unknown
+  }
+  if (done) {
+    core_.finish_task(task);
+    return;
+  }
+  switch (transition_to_idle(task, ctx.yielded)) {
+    case IdleTransition::kIdle:
+      return;
+    case IdleTransition::kRequeue:
+      if (task_timing_) task->woken_at_ = end;  // scheduled from this poll's end
+      if (hooks != nullptr) [[unlikely]] {
+        hooks->on_requeue(end, ctx.yielded || ctx.self_woken);
+      }
+      if (ctx.yielded) {
+        defer(task);  // requeued after the next I/O poll, see run()
+      } else {
+        schedule_local(task, true);  // woken during its poll: back of the queue
+      }
+      return;
+    case IdleTransition::kAbort:
+      core_.cancel_task(task, true);
+      return;
+  }
+}
+
+void Worker::publish_poll_start(const CellBase* task) noexcept {
+  // Fields first, then the odd seq, all release (see PollBeacon).
+  beacon_.task.store(task->id_, std::memory_order_release);
+  beacon_.file.store(task->location_.file_name(), std::memory_order_release);
+  beacon_.line.store(task->location_.line(), std::memory_order_release);
+  beacon_.function.store(task->location_.function_name(), std::memory_order_release);
+  beacon_.group.store(task->group_id_, std::memory_order_release);
+  beacon_.seq.store(beacon_.seq.load(std::memory_order_relaxed) + 1, std::memory_order_release);
+}
+
+WorkerPollState Worker::poll_state() const noexcept {
+  for (;;) {
+    WorkerPollState s;
+    const std::uint64_t seq = beacon_.seq.load(std::memory_order_acquire);
+    s.poll_seq = seq;
+    s.polling = (seq & 1) != 0;
+    if (!s.polling) return s;
+    s.task = beacon_.task.load(std::memory_order_acquire);
+    const char* file = beacon_.file.load(std::memory_order_acquire);
+    unsigned line = beacon_.line.load(std::memory_order_acquire);
+    const char* function = beacon_.function.load(std::memory_order_acquire);
+    s.group_id = beacon_.group.load(std::memory_order_acquire);
+    if (beacon_.seq.load(std::memory_order_acquire) != seq) continue;  // a poll ended meanwhile
+    s.location = SourceLocation::current(file, line, function);
+    return s;
+  }
+}
+
+void Worker::schedule_local(CellBase* task, bool is_yield) noexcept {
+  stats_.local_schedules.add();
+  bool should_notify = true;
+  if (is_yield || !core_.config().lifo_slot) {
+    push_back(task);
+  } else {
+    CellBase* prev = std::exchange(lifo_, task);
+    should_notify = prev != nullptr;
+    if (prev != nullptr) push_back(prev);
+  }
+  if (should_notify && !in_park_) core_.notify_parked();
+}
+
+void Worker::push_back(CellBase* task) noexcept {
+  if (queue_.push_back_or_overflow(task, core_.inject(),
+                                   [this](CellBase* t) { core_.drop_task_ref(t); })) {
+    stats_.overflows.add();
+  }
+}
+
+void Worker::defer(CellBase* task) noexcept {
+  stats_.local_schedules.add();
+  task->queue_next_ = nullptr;
+  if (deferred_tail_ != nullptr) {
+    deferred_tail_->queue_next_ = task;
+  } else {
+    deferred_head_ = task;
+  }
+  deferred_tail_ = task;
+}
+
+void Worker::flush_deferred() noexcept {
+  CellBase* t = std::exchange(deferred_head_, nullptr);
+  deferred_tail_ = nullptr;
+  if (t == nullptr) return;
+  const bool several = t->queue_next_ != nullptr;
+  while (t != nullptr) {
+    CellBase* next = t->queue_next_;
+    push_back(t);
+    t = next;
+  }
+  if (several) core_.notify_parked();  // others may take some of them
+}
+
+void Worker::park() {
+  if (lifo_ != nullptr || !queue_.is_empty() || deferred_head_ != nullptr) return;
+  if (unparked_without_work_) stats_.noops.add();
+  end_busy(core_.now());
+  boundary_valid_ = false;
+  const bool last_searcher = core_.idle().transition_worker_to_parked(index_, searching_);
+  searching_ = false;
+  if (last_searcher) core_.notify_if_work_pending();
+  stats_.parks.add();
+  in_park_ = true;
+  const bool alone = core_.num_workers() == 1;
+  for (;;) {
+    // Blocks until a handler ran: a wake-up post, a timer, an I/O completion.
+    // With other workers around, wake up every kStuckCheckPeriod as well, to
+    // drive the io_context of a worker stuck in one long poll (see
+    // drive_stuck_io()).
+    count_io(alone ? io_->run_one() : io_->run_one_for(kStuckCheckPeriod));
+    if (core_.is_shutdown() || io_->stopped()) break;
+    if (!alone) drive_stuck_io();
+    if (!core_.idle().is_parked(index_)) {
+      searching_ = true;  // a notifier woke us and counted us as searching
+      break;
+    }
+    if (lifo_ != nullptr || !queue_.is_empty()) {
+      // A completion handler made local work: get up on our own.
+      if (!core_.idle().unpark_worker_by_self(index_)) searching_ = true;
+      break;
+    }
+  }
+  in_park_ = false;
+  begin_busy(core_.now());
+  unparked_without_work_ = true;
+  // Work that arrived while we slept (timer handlers) may be more than we need.
+  if (queue_.len() > 1 || (lifo_ != nullptr && !queue_.is_empty())) core_.notify_parked();
+}
+
+void Worker::drive_stuck_io() {
+  // A worker inside the same poll as at our previous look has been stuck for
+  // at least one period: its timers and I/O completions would wait for that
+  // poll to end. Run its ready handlers here instead (an io_context may be
+  // run by several threads); the tasks they wake are queued on this worker.
+  const std::size_t n = core_.num_workers();
+  if (seen_polls_.size() != n) seen_polls_.assign(n, 0);
+  for (std::size_t i = 0; i < n; ++i) {
+    if (i == index_) continue;
+    Worker& other = core_.worker(i);
+    const WorkerPollState ps = other.poll_state();
+    if (ps.polling && ps.poll_seq == seen_polls_[i]) {
+      stats_.io_driver_ready.add(other.io().poll());
+    }
+    seen_polls_[i] = ps.polling ? ps.poll_seq : 0;
+  }
+}
+
+void Worker::maintenance() {
+  polls_since_maintenance_ = 0;
+  poll_io();
+  // A worker that never runs out of local work still requeues its yielded
+  // tasks here, every event_interval polls.
+  flush_deferred();
+}
+
+
+void Worker::poll_io() {
+  boundary_valid_ = false;
+  count_io(io_->poll());
+}
+
+
+void Worker::count_io(std::size_t handlers) noexcept {
+  // Handlers that ran, less our own wake-up posts: timer and I/O completions.
+  const std::size_t ours = std::exchange(wake_posts_run_, 0);
+  if (handlers > ours) stats_.io_driver_ready.add(handlers - ours);
+}
+
+// Busy time is published as a seqlock (see WorkerStats): readers add the
+// open period themselves, so an interval never receives a long period that
+// was accounted late in one piece.
+void Worker::begin_busy(Instant now) noexcept {
+  busy_since_ = now;
+  stats_.busy_seq.store(stats_.busy_seq.load(std::memory_order_relaxed) + 1,
+                        std::memory_order_relaxed);
+  stats_.busy_since_ns.store(now.time_since_epoch().count(), std::memory_order_release);
+  stats_.busy_open.store(true, std::memory_order_release);
+  stats_.busy_seq.store(stats_.busy_seq.load(std::memory_order_relaxed) + 1,
+                        std::memory_order_release);
+}
+
+void Worker::account_busy(Instant now) noexcept { close_busy(now, true); }
+void Worker::end_busy(Instant now) noexcept { close_busy(now, false); }
+
+void Worker::close_busy(Instant now, bool reopen) noexcept {
+  const std::int64_t d = std::max<std::int64_t>(
+      0, std::chrono::duration_cast<std::chrono::nanoseconds>(now - busy_since_).count());
+  busy_since_ = now;
+  stats_.busy_seq.store(stats_.busy_seq.load(std::memory_order_relaxed) + 1,
+                        std::memory_order_relaxed);
+  stats_.busy_ns.store(stats_.busy_ns.load(std::memory_order_relaxed) + static_cast<std::uint64_t>(d),
+                       std::memory_order_release);
+  stats_.busy_since_ns.store(now.time_since_epoch().count(), std::memory_order_release);
+  stats_.busy_open.store(reopen, std::memory_order_release);
+  stats_.busy_seq.store(stats_.busy_seq.load(std::memory_order_relaxed) + 1,
+                        std::memory_order_release);
+}
+
+std::chrono::nanoseconds Worker::busy_now(Instant now) const noexcept {
+  for (;;) {
+    const std::uint64_t s1 = stats_.busy_seq.load(std::memory_order_acquire);
+    if ((s1 & 1) != 0) continue;  // an update is in progress
+    std::uint64_t busy = stats_.busy_ns.load(std::memory_order_acquire);
+    const std::int64_t since = stats_.busy_since_ns.load(std::memory_order_acquire);
+    const bool open = stats_.busy_open.load(std::memory_order_acquire);
+    if (stats_.busy_seq.load(std::memory_order_acquire) != s1) continue;
+    if (open) {
+      const std::int64_t running = now.time_since_epoch().count() - since;
+      if (running > 0) busy += static_cast<std::uint64_t>(running);
+    }
+    return std::chrono::nanoseconds(busy);
+  }
+}
+
+void Worker::unpark() {
+  // Runs on this worker's own thread (inside its run_one/poll).
+  // (Another worker driving this io_context, see drive_stuck_io(), may run
+  // it instead: then it is not ours to count.)
+  asio::post(*io_, [this] {
+    if (tls_context.worker == this) ++wake_posts_run_;
+  });
+}
+
+void Worker::stop_io() noexcept { io_->stop(); }
+
+void Worker::destroy_io() noexcept {
+  work_.reset();
+  io_.reset();
+}
+
+WorkerCounters Worker::snapshot() const {
+  WorkerCounters c;
+  c.polls = stats_.polls.get();
+  c.steals = stats_.steals.get();
+  c.steal_operations = stats_.steal_operations.get();
+  c.parks = stats_.parks.get();
+  c.noops = stats_.noops.get();
+  c.local_schedules = stats_.local_schedules.get();
+  c.overflows = stats_.overflows.get();
+  c.budget_forced_yields = stats_.budget_forced_yields.get();
+  c.io_driver_ready = stats_.io_driver_ready.get();
+  c.busy = busy_now(core_.now());
+  if (task_timing_) {
+    for (std::size_t b = 0; b < Histogram::kBuckets; ++b) {
+      c.poll_durations.add_bucket(b, stats_.poll_hist[b].get());
+      c.scheduled_delays.add_bucket(b, stats_.sched_hist[b].get());
+    }
+    c.poll_durations.add_sum(std::chrono::nanoseconds(stats_.poll_ns.get()));
+    c.scheduled_delays.add_sum(std::chrono::nanoseconds(stats_.sched_ns.get()));
+  }
+  c.local_queue_depth = queue_.len();
+  return c;
+}
+
+std::uint32_t Worker::next_random(std::uint32_t n) noexcept {
+  // xorshift32: victim selection only needs to be cheap and spread out.
+  rng_ ^= rng_ << 13;
+  rng_ ^= rng_ >> 17;
+  rng_ ^= rng_ << 5;
+  return static_cast<std::uint32_t>((std::uint64_t{rng_} * n) >> 32);
+}
+
+}  // namespace spindle::detail
