@@ -27,6 +27,7 @@
 #include "thread_index.hpp"
 #include "spindle/runtime/histogram.hpp"
 #include "spindle/runtime/clock.hpp"
+#include "spindle/runtime/detail/task_alloc.hpp"
 #include "spindle/runtime/hooks.hpp"
 
 namespace spindle::detail {
@@ -155,6 +156,11 @@ class TaskProbe final : public TaskHooks {
  public:
   TaskProbe(MonitorCore* core, Instant instrumented_at) noexcept;
   ~TaskProbe() override;
+
+  // Probes are made on the spawning thread and released wherever the task ends:
+  // spindle's per-thread heaps take such cross-thread frees without a lock.
+  static void* operator new(std::size_t size) { return task_alloc(size); }
+  static void operator delete(void* p, std::size_t size) noexcept { task_free(p, size); }
 
 
   void on_spawn(const TaskInfo& info, Instant now) noexcept override;

@@ -13,6 +13,7 @@
 
 #include "scheduler.hpp"
 #include "spindle/runtime/detail/context.hpp"
+#include "spindle/runtime/detail/task_alloc.hpp"
 #include "task_state.hpp"
 
 namespace spindle::detail {
@@ -325,6 +326,7 @@ void Worker::park() {
   if (last_searcher) core_.notify_if_work_pending();
   stats_.parks.add();
   in_park_ = true;
+  task_alloc_trim();  // idle: settle the blocks other workers freed for us
   const bool alone = core_.num_workers() == 1;
   for (;;) {
     // Blocks until a handler ran: a wake-up post, a timer, an I/O completion.

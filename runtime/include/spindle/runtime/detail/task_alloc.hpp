@@ -2,13 +2,13 @@
 // of Tasks, task cells, oneshot channels). Not part of the public API.
 //
 // Spawning a task allocates its frame and its cell; both are freed, often on
-// another worker, when it finishes. A per-thread cache of freed blocks by
-// size class (64-byte steps up to 1 KiB, a bounded number per class) turns
-// most of those into a few plain loads and stores instead of a trip through
-// the general-purpose allocator, whose cross-thread frees take locks.
-// Blocks freed on one thread are reused by whichever thread allocates next
-// on it. Sanitizer builds bypass the cache, so that AddressSanitizer still
-// sees every use after free.
+// another worker, when it finishes. Each thread allocates from its own heap of
+// size-classed blocks (64-byte steps up to 1 KiB); a block freed on another thread
+// goes back to the heap that allocated it through a lock-free list, so the system
+// allocator never sees a cross-thread free (glibc serializes those on the owning
+// arena's lock, which capped scaling at 16 workers). The design and its memory
+// bounds are in task_alloc.cpp. Sanitizer builds bypass the heaps, so that
+// AddressSanitizer still sees every use after free.
 #pragma once
 
 #include <cstddef>
@@ -19,5 +19,9 @@ namespace spindle::detail {
 void* task_alloc(std::size_t size);
 /// Frees a block from task_alloc of the same `size`.
 void task_free(void* p, std::size_t size) noexcept;
+/// Takes the blocks other threads handed back to the calling thread's heap and
+/// gives those above its cache limit back to the system allocator. Workers call it
+/// when they park; cheap when there is nothing to do.
+void task_alloc_trim() noexcept;
 
 }  // namespace spindle::detail
