@@ -63,6 +63,9 @@
 //      any worker it finds inside the same poll as at its previous look,
 //      runs that worker's ready handlers itself (an io_context may be run by
 //      several threads); the tasks they wake are queued on the helper.
+//   6. The first such period that passes with nothing to do also trims the
+//      worker's cache of task blocks (task_alloc_trim); a single worker wakes
+//      once for that, then sleeps until something happens.
 
 //
 // ## One poll (Worker::poll)

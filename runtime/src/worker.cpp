@@ -326,14 +326,22 @@ void Worker::park() {
   if (last_searcher) core_.notify_if_work_pending();
   stats_.parks.add();
   in_park_ = true;
-  task_alloc_trim();  // idle: settle the blocks other workers freed for us
   const bool alone = core_.num_workers() == 1;
+  bool trimmed = false;
   for (;;) {
     // Blocks until a handler ran: a wake-up post, a timer, an I/O completion.
     // With other workers around, wake up every kStuckCheckPeriod as well, to
     // drive the io_context of a worker stuck in one long poll (see
-    // drive_stuck_io()).
-    count_io(alone ? io_->run_one() : io_->run_one_for(kStuckCheckPeriod));
+    // drive_stuck_io()); alone, only once, to trim.
+    const std::size_t handlers =
+        alone && trimmed ? io_->run_one() : io_->run_one_for(kStuckCheckPeriod);
+    count_io(handlers);
+    if (handlers == 0 && !trimmed) {
+      // Parked a whole period with nothing to do: give back the task blocks
+      // cached beyond the idle limit (see task_alloc.cpp).
+      task_alloc_trim();
+      trimmed = true;
+    }
     if (core_.is_shutdown() || io_->stopped()) break;
     if (!alone) drive_stuck_io();
     if (!core_.idle().is_parked(index_)) {
@@ -381,8 +389,12 @@ void Worker::maintenance() {
 
 
 void Worker::poll_io() {
-  boundary_valid_ = false;
-  count_io(io_->poll());
+  const std::size_t handlers = io_->poll();
+  // An I/O check that ran nothing took well under a microsecond: the previous
+  // poll's end still stands for "now" (one clock reading per poll instead of two
+  // for a task that yields in a loop). Handlers that ran took unknown time.
+  if (handlers != 0) boundary_valid_ = false;
+  count_io(handlers);
 }
 
 

@@ -20,8 +20,9 @@ void* task_alloc(std::size_t size);
 /// Frees a block from task_alloc of the same `size`.
 void task_free(void* p, std::size_t size) noexcept;
 /// Takes the blocks other threads handed back to the calling thread's heap and
-/// gives those above its cache limit back to the system allocator. Workers call it
-/// when they park; cheap when there is nothing to do.
+/// gives those above the idle cache limit back to the system allocator. Workers
+/// call it once they have been parked for a while (not at every park: a busy
+/// worker parks between bursts and should find its cache still there).
 void task_alloc_trim() noexcept;
 
 }  // namespace spindle::detail
