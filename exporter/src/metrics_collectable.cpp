@@ -1,13 +1,11 @@
 #include "spindle/exporter/metrics_collectable.hpp"
 
-#include <prometheus/text_serializer.h>
-
 #include <exception>
-#include <sstream>
 #include <utility>
 
 #include "families.hpp"
 #include "sources.hpp"
+#include "text_format.hpp"
 #include "validate.hpp"
 
 namespace spindle {
@@ -98,10 +96,6 @@ std::vector<prometheus::MetricFamily> MetricsCollectable::Collect() const {
   return out;
 }
 
-std::string MetricsCollectable::text() const {
-  std::ostringstream os;
-  prometheus::TextSerializer().Serialize(os, Collect());
-  return os.str();
-}
+std::string MetricsCollectable::text() const { return detail::text_format(Collect()); }
 
 }  // namespace spindle

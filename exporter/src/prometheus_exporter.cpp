@@ -1,31 +1,20 @@
 #include "spindle/exporter/prometheus_exporter.hpp"
 
-#include <prometheus/exposer.h>
+#include <CivetServer.h>
 
-#include <algorithm>
 #include <cstdint>
 #include <string_view>
 #include <utility>
+#include <vector>
 
+#include "basic_auth.hpp"
+#include "metrics_handler.hpp"
 #include "server_start.hpp"
 #include "validate.hpp"
 
 namespace spindle {
 
 namespace {
-
-// Compares without an early exit, so the time taken does not tell how many
-// leading bytes of a guessed password were right.
-bool equal_in_constant_time(std::string_view a, std::string_view b) noexcept {
-  unsigned diff = a.size() == b.size() ? 0u : 1u;
-  const std::size_t n = std::max(a.size(), b.size());
-  for (std::size_t i = 0; i < n; ++i) {
-    const auto ca = static_cast<unsigned char>(i < a.size() ? a[i] : '\0');
-    const auto cb = static_cast<unsigned char>(i < b.size() ? b[i] : '\0');
-    diff |= static_cast<unsigned>(ca ^ cb);
-  }
-  return diff == 0;
-}
 
 void check_options(const PrometheusExporter::Options& o) {
   detail::check_bind_address(o.bind_address, detail::civetweb_has_ipv6());
@@ -61,31 +50,27 @@ PrometheusExporter::PrometheusExporter(Options options) {
   collectable_ = std::make_shared<MetricsCollectable>(MetricsCollectable::Options{
       .const_labels = std::move(options.const_labels), .max_monitors = options.max_monitors});
 
-  exposer_ = detail::start_exposer(options.bind_address,
-                                   {"listening_ports", options.bind_address,
-                                    // Scrapes are rare and short: two threads serve them.
-                                    "num_threads", "2"});
-  // Authentication first, so that the endpoint never serves spindle's
-  // metrics without it.
+  metrics_handler_ = std::make_unique<detail::MetricsHandler>(collectable_);
   if (options.basic_auth) {
-    exposer_->RegisterAuth(
-        [user = options.basic_auth->username, password = options.basic_auth->password](
-            const std::string& u, const std::string& p) {
-          const bool user_ok = equal_in_constant_time(u, user);
-          const bool password_ok = equal_in_constant_time(p, password);
-          return user_ok && password_ok;
-        },
-        "spindle", path_);
+    auth_handler_ = std::make_unique<detail::BasicAuthHandler>(
+        options.basic_auth->username, options.basic_auth->password, "spindle");
   }
-  exposer_->RegisterCollectable(collectable_, path_);
-  const std::vector<int> ports = exposer_->GetListeningPorts();
+  server_ = detail::start_server(options.bind_address,
+                                 {"listening_ports", options.bind_address,
+                                  // Scrapes are rare and short: two threads serve them.
+                                  "num_threads", "2"});
+  // Authentication first, so that the endpoint never serves spindle's
+  // metrics without it (until the handler is added, requests get 404).
+  if (auth_handler_) server_->addAuthHandler(path_, auth_handler_.get());
+  server_->addHandler(path_, metrics_handler_.get());
+  const std::vector<int> ports = server_->getListeningPorts();
   port_ = ports.empty() ? 0 : static_cast<std::uint16_t>(ports.front());
 }
 
 PrometheusExporter::~PrometheusExporter() {
-  // The Exposer's destructor stops civetweb, waiting for scrapes in progress;
-  // only then may the collectable go (it is also held by shared_ptr).
-  exposer_.reset();
+  // CivetServer's destructor stops civetweb, waiting for requests in
+  // progress; only then may the handlers they run go.
+  server_.reset();
 }
 
 void PrometheusExporter::add_runtime(const Handle& runtime, std::string name,

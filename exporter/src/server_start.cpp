@@ -60,13 +60,13 @@ std::string_view reason_for(std::string_view log) {
 
 bool civetweb_has_ipv6() noexcept { return mg_check_feature(8) != 0; }
 
-std::unique_ptr<prometheus::Exposer> start_exposer(const std::string& bind_address,
-                                                   std::vector<std::string> options) {
+std::unique_ptr<CivetServer> start_server(const std::string& bind_address,
+                                          const std::vector<std::string>& options) {
   CivetCallbacks callbacks;  // zero-initialised by its constructor; civetweb copies it
   callbacks.log_message = &record_startup_message;
   StartupLog log;
   try {
-    return std::make_unique<prometheus::Exposer>(std::move(options), &callbacks);
+    return std::make_unique<CivetServer>(options, &callbacks);
   } catch (const std::exception& e) {
     std::string detail = log.text().empty() ? std::string(e.what()) : log.text();
     throw ExporterError("spindle exporter: cannot listen on " + bind_address + ": " +

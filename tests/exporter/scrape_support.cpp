@@ -178,6 +178,22 @@ std::size_t parse_labels(std::string_view line, std::size_t pos, LabelMap& label
   return pos;
 }
 
+// HELP text escapes only '\' (as \\) and newline (as \n); any other
+// backslash stands for itself.
+std::string unescape_help(std::string_view escaped) {
+  std::string help;
+  for (std::size_t i = 0; i < escaped.size(); ++i) {
+    if (escaped[i] == '\\' && i + 1 < escaped.size() &&
+        (escaped[i + 1] == '\\' || escaped[i + 1] == 'n')) {
+      ++i;
+      help += escaped[i] == 'n' ? '\n' : '\\';
+    } else {
+      help += escaped[i];
+    }
+  }
+  return help;
+}
+
 }  // namespace
 
 Scrape parse_scrape(std::string_view text) {
@@ -194,7 +210,11 @@ Scrape parse_scrape(std::string_view text) {
       const std::size_t space = rest.find(' ');
       const std::string name(rest.substr(0, space));
       const std::string arg(space == std::string_view::npos ? "" : rest.substr(space + 1));
-      (line[2] == 'T' ? s.types : s.helps)[name] = arg;
+      if (line[2] == 'T') {
+        s.types[name] = arg;
+      } else {
+        s.helps[name] = unescape_help(arg);
+      }
       continue;
     }
     if (line.front() == '#') continue;

@@ -1,6 +1,6 @@
 // <spindle/exporter.hpp> — spindle's metrics for Prometheus, read at scrape time.
 //
-//   spindle::PrometheusExporter   serves /metrics over HTTP (prometheus-cpp's Exposer)
+//   spindle::PrometheusExporter   serves /metrics over HTTP (civetweb, spindle's text writer)
 //                                 (spindle/exporter/prometheus_exporter.hpp)
 //   spindle::MetricsCollectable   the same metrics as a prometheus::Collectable, for a
 //                                 service that runs its own Exposer

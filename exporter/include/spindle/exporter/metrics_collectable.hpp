@@ -5,6 +5,12 @@
 //
 // A service that already runs a prometheus-cpp Exposer registers this next
 // to its own Registry; PrometheusExporter uses the same class internally.
+// The text differs only in who writes it: an Exposer serializes Collect()
+// with prometheus-cpp's TextSerializer, PrometheusExporter and text() with
+// spindle's own writer, an order of magnitude faster (100 monitors: ~14 ms
+// against ~1 ms on a 2-core machine; exporter/README.md has the figures).
+// Both are the Prometheus text format with the same series, labels and
+// values.
 //
 // Example:
 //   prometheus::Exposer exposer("0.0.0.0:8080");
@@ -113,8 +119,10 @@ class MetricsCollectable final : public prometheus::Collectable {
   /// is left out of this scrape. Does not block the runtime's workers.
   [[nodiscard]] std::vector<prometheus::MetricFamily> Collect() const override;
 
-  /// Collect() in the Prometheus text format, as a scrape of this
-  /// collectable alone would return it (for logs, tests and debugging).
+  /// Collect() in the Prometheus text format (version 0.0.4), written by
+  /// spindle's own serializer: exactly the body PrometheusExporter serves,
+  /// and usable to serve the metrics from another HTTP server. Throws
+  /// std::bad_alloc when the text cannot be allocated.
   [[nodiscard]] std::string text() const;
 
  private:
