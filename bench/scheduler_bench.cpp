@@ -26,10 +26,10 @@
 // --workers=1,2,4 on the command line or SPINDLE_BENCH_WORKERS=1,2,4 in the
 // environment; parallel_work always runs at 1 worker too, for the speed-up.
 //
-// Adding an instrumented variant: every spindle shape takes a Wrap policy,
-// applied to every task before it is spawned (SpawnPlain does nothing). A
-// `spindle_monitored` variant needs only a policy whose wrap() returns
-// mon.instrument(task), and one line in register_all().
+// Instrumented variant: every spindle shape takes a Wrap policy, applied to every
+// task before it is spawned. SpawnPlain does nothing; SpawnMonitored instruments
+// the task with one TaskMonitor, giving `<shape>/spindle_monitored/workers:<N>`,
+// whose ratio to `<shape>/spindle/workers:<N>` is the monitor's cost.
 
 #include <benchmark/benchmark.h>
 
@@ -46,6 +46,7 @@
 #include <memory>
 #include <optional>
 #include <semaphore>
+#include <spindle/monitor.hpp>
 #include <spindle/runtime.hpp>
 
 #include <stdexcept>
@@ -132,12 +133,17 @@ struct SpawnPlain {
   }
 };
 
-// A spindle_monitored policy will look like this once monitor/ exists:
-//   struct SpawnMonitored {
-//     spindle::TaskMonitor* monitor;
-//     template <class T>
-//     auto wrap(spindle::Task<T> t) const { return monitor->instrument(std::move(t)); }
-//   };
+/// The wrap policy of spindle_monitored: every task, the roots included, is
+/// instrumented by one TaskMonitor, as a service would wrap a route's tasks. The
+/// ratio of a shape's spindle_monitored time to its spindle time is what the
+/// instrumentation costs.
+struct SpawnMonitored {
+  const spindle::TaskMonitor* monitor;
+  template <class T>
+  spindle::HookedTask<T> wrap(spindle::Task<T> task) const {
+    return monitor->instrument(std::move(task));
+  }
+};
 
 spindle::Runtime make_spindle_runtime(int workers) {
   return spindle::Runtime::Builder().worker_threads(workers).build();
@@ -536,6 +542,19 @@ template <void (*Body)(benchmark::State&, int, SpawnPlain)>
 void spindle_plain(benchmark::State& state, int workers) {
   Body(state, workers, SpawnPlain{});
 }
+/// Runs a shape with every task under one TaskMonitor and reports, per iteration,
+/// the polls the monitor timed and their mean duration, so that a monitor that
+/// silently stopped measuring shows up in the output.
+template <void (*Body)(benchmark::State&, int, SpawnMonitored)>
+void spindle_monitored(benchmark::State& state, int workers) {
+  spindle::TaskMonitor monitor;
+  Body(state, workers, SpawnMonitored{&monitor});
+  const spindle::TaskMetrics m = monitor.cumulative();
+  const auto iterations = static_cast<double>(std::max<benchmark::IterationCount>(state.iterations(), 1));
+  state.counters["monitored_polls"] = static_cast<double>(m.total_poll_count) / iterations;
+  state.counters["mean_poll_ns"] = static_cast<double>(m.mean_poll_duration().count());
+  if (m.instrumented_count == 0) state.SkipWithError("spindle_monitored: nothing was instrumented");
+}
 template <void (*Body)(benchmark::State&, int, AsioSpawn)>
 void asio_inline(benchmark::State& state, int workers) {
   Body(state, workers, AsioSpawn::kInline);
@@ -553,22 +572,28 @@ struct Shape {
   BenchFn spindle;
   BenchFn asio;
   BenchFn asio_queued;  // only where tasks spawn from inside the io_context
-  // Later: BenchFn spindle_monitored;  (spindle_<shape><SpawnMonitored>)
+  BenchFn monitored;    // spindle with every task under one TaskMonitor
 };
 
 const Shape kShapes[] = {
     {"spawn_many_local", kNumSpawn, &spindle_plain<&spindle_spawn_many_local<SpawnPlain>>,
-     &asio_inline<&asio_spawn_many_local>, &asio_queued<&asio_spawn_many_local>},
+     &asio_inline<&asio_spawn_many_local>, &asio_queued<&asio_spawn_many_local>,
+     &spindle_monitored<&spindle_spawn_many_local<SpawnMonitored>>},
     {"spawn_many_remote", kNumSpawn, &spindle_plain<&spindle_spawn_many_remote<SpawnPlain>>,
-     &asio_inline<&asio_spawn_many_remote>, nullptr},
+     &asio_inline<&asio_spawn_many_remote>, nullptr,
+     &spindle_monitored<&spindle_spawn_many_remote<SpawnMonitored>>},
     {"yield_many", std::int64_t{kYieldTasks} * kNumYield,
-     &spindle_plain<&spindle_yield_many<SpawnPlain>>, &asio_inline<&asio_yield_many>, nullptr},
+     &spindle_plain<&spindle_yield_many<SpawnPlain>>, &asio_inline<&asio_yield_many>, nullptr,
+     &spindle_monitored<&spindle_yield_many<SpawnMonitored>>},
     {"ping_pong", kNumPings, &spindle_plain<&spindle_ping_pong<SpawnPlain>>,
-     &asio_inline<&asio_ping_pong>, &asio_queued<&asio_ping_pong>},
+     &asio_inline<&asio_ping_pong>, &asio_queued<&asio_ping_pong>,
+     &spindle_monitored<&spindle_ping_pong<SpawnMonitored>>},
     {"chained_spawn", kChainDepth, &spindle_plain<&spindle_chained_spawn<SpawnPlain>>,
-     &asio_inline<&asio_chained_spawn>, &asio_queued<&asio_chained_spawn>},
+     &asio_inline<&asio_chained_spawn>, &asio_queued<&asio_chained_spawn>,
+     &spindle_monitored<&spindle_chained_spawn<SpawnMonitored>>},
     {"parallel_work", kWorkTasks, &spindle_plain<&spindle_parallel_work<SpawnPlain>>,
-     &asio_inline<&asio_parallel_work>, &asio_queued<&asio_parallel_work>},
+     &asio_inline<&asio_parallel_work>, &asio_queued<&asio_parallel_work>,
+     &spindle_monitored<&spindle_parallel_work<SpawnMonitored>>},
 };
 
 /// Parses "1,2,4" into worker counts; throws std::invalid_argument.
@@ -622,7 +647,7 @@ void register_all(const Options& options) {
       register_one(s.name, "spindle", n, s.spindle, s.tasks_per_iteration, options);
       register_one(s.name, "asio", n, s.asio, s.tasks_per_iteration, options);
       register_one(s.name, "asio_queued", n, s.asio_queued, s.tasks_per_iteration, options);
-      // Later: register_one(s.name, "spindle_monitored", n, s.spindle_monitored, ...);
+      register_one(s.name, "spindle_monitored", n, s.monitored, s.tasks_per_iteration, options);
 
     }
   }

@@ -64,8 +64,8 @@ awk -v workers="$workers" '
   /ERROR OCCURRED/ { print "bench_table: " $0 > "/dev/stderr"; bad = 1 }
   function f(x) { return x == "" ? "-" : sprintf(x < 1 ? "%.3f" : (x < 10 ? "%.2f" : "%.1f"), x) }
   END {
-    print "| shape | workers | spindle ms (cv) | asio ms (cv) | asio / spindle | asio_queued ms | tokio 1.24 ms | spindle / tokio |"
-    print "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"
+    print "| shape | workers | spindle ms (cv) | asio ms (cv) | asio / spindle | asio_queued ms | tokio 1.24 ms | spindle / tokio | spindle_monitored ms (cv) | monitored / spindle |"
+    print "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"
     for (i = 1; i <= nshapes; i++) {
       s = shapes[i]
       delete ws; nw = 0
@@ -73,15 +73,19 @@ awk -v workers="$workers" '
       for (j in wl) if (!(s == "parallel_work" && wl[j] == 1)) ws[++nw] = wl[j]
       for (j = 1; j <= nw; j++) {
         w = ws[j]; sp = s "/spindle/workers:" w; as = s "/asio/workers:" w; aq = s "/asio_queued/workers:" w
+        sm = s "/spindle_monitored/workers:" w
         if (!(sp in t)) continue
         ratio = (as in t) ? sprintf("%.1fx", t[as] / t[sp]) : "-"
         tk = (w == 2 && (s in tokio)) ? tokio[s] : ""
         vs = tk != "" ? sprintf("%.2f", t[sp] / tk) : "-"
-        printf "| %s | %s | %s (%s%%) | %s (%s%%) | %s | %s | %s | %s |\n", s, w, f(t[sp]), cv[sp], f(t[as]), cv[as], ratio, (aq in t) ? f(t[aq]) : "-", tk == "" ? "-" : f(tk), vs
+        mon = (sm in t) ? sprintf("%s (%s%%)", f(t[sm]), cv[sm]) : "-"
+        mratio = (sm in t) ? sprintf("%.2fx", t[sm] / t[sp]) : "-"
+        printf "| %s | %s | %s (%s%%) | %s (%s%%) | %s | %s | %s | %s | %s | %s |\n", s, w, f(t[sp]), cv[sp], f(t[as]), cv[as], ratio, (aq in t) ? f(t[aq]) : "-", tk == "" ? "-" : f(tk), vs, mon, mratio
       }
     }
-    for (impl_i = 1; impl_i <= 3; impl_i++) {
-      impl = impl_i == 1 ? "spindle" : (impl_i == 2 ? "asio" : "asio_queued")
+    for (impl_i = 1; impl_i <= 4; impl_i++) {
+      impl = impl_i == 1 ? "spindle" : (impl_i == 2 ? "asio" : (impl_i == 3 ? "asio_queued" : "spindle_monitored"))
+
       one = "parallel_work/" impl "/workers:1"; two = "parallel_work/" impl "/workers:2"
       if ((one in t) && (two in t)) printf "\nparallel_work speed-up 1 -> 2 workers, %s: %.2fx", impl, t[one] / t[two]
     }
