@@ -48,13 +48,14 @@
 #include <semaphore>
 #include <spindle/monitor.hpp>
 #include <spindle/runtime.hpp>
-
 #include <stdexcept>
 #include <string>
 #include <string_view>
 #include <thread>
 #include <utility>
 #include <vector>
+
+#include "latch.hpp"
 
 namespace {
 
@@ -70,22 +71,8 @@ constexpr int kWorkRounds = 5'000;  // parallel_work: xorshift rounds per task
 
 // ---- the signal shared by both implementations -----------------------------------
 
-/// Counts tasks down; the one that reaches zero releases the waiting thread.
-/// arm() and wait() are called by the benchmark thread, count_down() by tasks.
-class Latch {
- public:
-  void arm(std::int64_t n) noexcept { remaining_.store(n, std::memory_order_relaxed); }
-  void count_down() noexcept {
-    // acq_rel: every task's writes (parallel_work's sum) happen-before the
-    // release of the semaphore, which the waiter acquires.
-    if (remaining_.fetch_sub(1, std::memory_order_acq_rel) == 1) done_.release();
-  }
-  void wait() noexcept { done_.acquire(); }
-
- private:
-  std::atomic<std::int64_t> remaining_{0};  // tasks still to count down
-  std::binary_semaphore done_{0};           // released by the last task
-};
+/// Counts tasks down; the last one releases the benchmark thread (latch.hpp).
+using spindle_bench::Latch;
 
 /// parallel_work's task body: ~10 us of CPU that the compiler cannot fold
 /// (each round depends on the last; the result is summed and checked).
