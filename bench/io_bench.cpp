@@ -32,11 +32,12 @@
 #include <thread>
 #include <vector>
 
-#include "latch.hpp"
+#include "bench_support.hpp"
 
 namespace {
 
 using spindle_bench::Latch;
+using spindle_bench::SchedulerCounters;
 using asio::ip::tcp;
 
 constexpr int kConnections = 64;
@@ -51,11 +52,6 @@ tcp::endpoint loopback(std::uint16_t port) {
 
 // ---- spindle ------------------------------------------------------------------
 
-std::uint64_t total_parks(const spindle::Runtime& rt) {
-  std::uint64_t n = 0;
-  for (const spindle::WorkerCounters& w : rt.handle().counters().workers) n += w.parks;
-  return n;
-}
 
 spindle::Task<void> sp_echo_connection(tcp::socket socket) {
   std::array<char, 4096> buffer{};
@@ -101,16 +97,14 @@ void echo_spindle(benchmark::State& state) {
     rt.spawn(sp_echo_connection(std::move(server_side))).detach();
   }
   Latch latch;
-  const std::uint64_t parks_before = total_parks(rt);
+  const SchedulerCounters counters(rt);
   for (auto _ : state) {
     latch.arm(kConnections);
     for (auto& c : clients) rt.spawn(sp_client(c.get(), &latch)).detach();
     latch.wait();
   }
   state.SetItemsProcessed(state.iterations() * kConnections * kRoundTrips);
-  // Worker parks per iteration: each is a sleep in epoll_wait and a wake-up.
-  state.counters["parks"] = benchmark::Counter(static_cast<double>(total_parks(rt) - parks_before),
-                                               benchmark::Counter::kAvgIterations);
+  counters.report(state);  // parks: each a sleep in epoll_wait and a wake-up
   // On return the client sockets close (no operation is pending on them), the
   // server's connection tasks read EOF and end, and the runtime goes last.
 }

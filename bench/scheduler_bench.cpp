@@ -55,7 +55,7 @@
 #include <utility>
 #include <vector>
 
-#include "latch.hpp"
+#include "bench_support.hpp"
 
 namespace {
 
@@ -71,8 +71,9 @@ constexpr int kWorkRounds = 5'000;  // parallel_work: xorshift rounds per task
 
 // ---- the signal shared by both implementations -----------------------------------
 
-/// Counts tasks down; the last one releases the benchmark thread (latch.hpp).
+/// Counts tasks down; the last one releases the benchmark thread (bench_support.hpp).
 using spindle_bench::Latch;
+using spindle_bench::SchedulerCounters;
 
 /// parallel_work's task body: ~10 us of CPU that the compiler cannot fold
 /// (each round depends on the last; the result is summed and checked).
@@ -136,47 +137,6 @@ spindle::Runtime make_spindle_runtime(int workers) {
   return spindle::Runtime::Builder().worker_threads(workers).build();
 }
 
-/// Reports what the scheduler did per iteration (summed over workers) as
-/// user counters: parks (a worker went to sleep), noops (woke and found
-/// nothing), steals (tasks moved by stealing), overflows (local queue spilled
-/// to the injection queue). They explain a time: a wake-up is a futex call.
-class SchedulerCounters {
- public:
-  explicit SchedulerCounters(const spindle::Runtime& rt)
-      : handle_(rt.handle()), start_(sum(handle_.counters())) {}
-
-  void report(benchmark::State& state) const {
-    Totals end = sum(handle_.counters());
-    auto per_iteration = [](std::uint64_t v) {
-      return benchmark::Counter(static_cast<double>(v), benchmark::Counter::kAvgIterations);
-    };
-    state.counters["parks"] = per_iteration(end.parks - start_.parks);
-    state.counters["noops"] = per_iteration(end.noops - start_.noops);
-    state.counters["steals"] = per_iteration(end.steals - start_.steals);
-    state.counters["overflows"] = per_iteration(end.overflows - start_.overflows);
-  }
-
- private:
-  struct Totals {
-    std::uint64_t parks = 0;      // sum over workers
-    std::uint64_t noops = 0;      //   "
-    std::uint64_t steals = 0;     //   "
-    std::uint64_t overflows = 0;  //   "
-  };
-  static Totals sum(const spindle::RuntimeCounters& c) {
-    Totals t;
-    for (const spindle::WorkerCounters& w : c.workers) {
-      t.parks += w.parks;
-      t.noops += w.noops;
-      t.steals += w.steals;
-      t.overflows += w.overflows;
-    }
-    return t;
-  }
-
-  spindle::Handle handle_;  // the measured runtime
-  Totals start_;            // counters before the timed loop
-};
 
 // Tasks take their state by parameter, never by lambda capture: a coroutine
 // lambda's captures live in the lambda object, which dies before the task runs.
