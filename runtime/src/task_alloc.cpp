@@ -90,7 +90,6 @@ struct Heap {
   std::array<std::uint32_t, kClasses> count{};
   // Blocks taken from `remote` by trim() or a dry allocation and not yet counted.
   std::array<FreeBlock*, kClasses> collected{};
-  bool has_collected = false;
   Heap* next_abandoned = nullptr;  // guarded by g_abandoned_mutex while abandoned
 
   // Pushed by other threads; one cache line each so that classes do not share.
@@ -133,7 +132,6 @@ void collect_all(Heap& h) noexcept {
     while (tail->next != nullptr) tail = tail->next;
     tail->next = h.collected[k];
     h.collected[k] = list;
-    h.has_collected = true;
   }
 }
 
@@ -164,7 +162,6 @@ void settle(Heap& h) noexcept {
       b = next;
     }
   }
-  h.has_collected = false;
 }
 
 
@@ -178,7 +175,6 @@ void drain(Heap& h) noexcept {
     h.collected[k] = nullptr;
     h.count[k] = 0;
   }
-  h.has_collected = false;
 }
 
 /// Abandons the thread's heap at its exit (see the file comment).
@@ -242,7 +238,6 @@ void* task_alloc(std::size_t size) {
   if (h->remote[k].head.load(std::memory_order_relaxed) != nullptr) {
     if (FreeBlock* b = h->remote[k].head.exchange(nullptr, std::memory_order_acquire)) {
       h->collected[k] = b->next;  // uncounted until the next trim()
-      if (b->next != nullptr) h->has_collected = true;
       return b;
     }
   }
