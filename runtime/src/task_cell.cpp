@@ -97,14 +97,34 @@ void yield_current(std::coroutine_handle<> h) noexcept {
   CellBase* cell = current_or_die(
       "spindle::yield_now() awaited outside a spindle task (only Tasks polled by a spindle "
       "runtime can yield)");
-  cell->resume_point_ = h;
-  cell->ready_check_ = ReadyCheck{};
+  (void)cell;
+  *tls_context.slot = WaitSlot{h, ReadyCheck{}, CancelHook{}};
   tls_context.yielded = true;
 }
 
 void forced_yield_current(std::coroutine_handle<> h) noexcept {
   yield_current(h);
   if (Worker* w = tls_context.worker) w->stats().budget_forced_yields.add();
+}
+
+Waker current_task_waker() noexcept {
+  CellBase* cell = current_or_die(
+      "spindle::timeout awaited outside a spindle task (only Tasks polled by a spindle runtime "
+      "can use it)");
+  cell->ref_inc();
+  return Waker(&kTaskWakerVTable, cell);
+}
+
+void set_cancel_hook(CancelHook hook) noexcept {
+  // Called right after current_waker() by the same awaiter.
+  tls_context.slot->cancel = hook;
+}
+
+void suspend_in_slot(std::coroutine_handle<> h, ReadyCheck check, CancelHook cancel) noexcept {
+  (void)current_or_die(
+      "a spindle combinator was awaited outside a spindle task (only Tasks polled by a spindle "
+      "runtime can use when_all, when_any and timeout)");
+  *tls_context.slot = WaitSlot{h, check, cancel};
 }
 
 void check_may_block(const char* what) {
@@ -130,8 +150,7 @@ Waker current_waker(std::coroutine_handle<> h, ReadyCheck check) noexcept {
   detail::CellBase* cell = detail::current_or_die(
       "a spindle awaitable was awaited outside a spindle task (only Tasks polled by a spindle "
       "runtime can await spindle's awaitables)");
-  cell->resume_point_ = h;
-  cell->ready_check_ = check;
+  *detail::tls_context.slot = detail::WaitSlot{h, check, detail::CancelHook{}};
   cell->ref_inc();
   return Waker(&detail::kTaskWakerVTable, cell);
 }

@@ -55,5 +55,23 @@ inline IdleTransition transition_to_idle(CellBase* task, bool yielded) noexcept 
   }
 }
 
+/// An aborted task (CANCELLED, we hold RUNNING) waits for the operation it
+/// was suspended on to run its handler before its frame can go: give up
+/// RUNNING, keep CANCELLED. Returns true when the task was notified
+/// meanwhile and must be queued again (the scheduler keeps its reference);
+/// false when it is idle until that handler's wake.
+inline bool transition_to_idle_cancelling(CellBase* task) noexcept {
+  std::uint64_t cur = task->state_.load(std::memory_order_acquire);
+  for (;;) {
+    const bool requeue = (cur & kNotified) != 0;
+    std::uint64_t next = cur & ~kRunning;
+    if (!requeue) next -= kRefOne;  // never the last: the owned list holds one
+    // release: the cancellation request we made happens-before the next poll.
+    if (task->state_.compare_exchange_weak(cur, next, std::memory_order_acq_rel,
+                                           std::memory_order_acquire)) {
+      return requeue;
+    }
+  }
+}
 
 }  // namespace spindle::detail

@@ -157,7 +157,7 @@ void Worker::poll(CellBase* task) noexcept {
       core_.drop_task_ref(task);  // completed while queued (shutdown)
       return;
     case RunTransition::kAbort:
-      core_.cancel_task(task, true);
+      abort(task);
       return;
     case RunTransition::kRun:
       break;
@@ -191,10 +191,13 @@ void Worker::poll(CellBase* task) noexcept {
 
   // A stale wake finds the awaiter not ready: the poll ends without
   // resuming, and the awaiter's own wake comes later.
-  const ReadyCheck check = task->ready_check_;
-  if (check.fn == nullptr || check.fn(check.ctx)) {
-    task->ready_check_ = ReadyCheck{};
-    task->resume_point_.resume();  // runs until the task suspends or finishes
+  if (slot_ready(task->wait_)) {
+    const std::coroutine_handle<> h = task->wait_.resume_point;
+    task->wait_.ready_check = ReadyCheck{};
+    task->wait_.cancel = CancelHook{};  // that operation completed
+    ctx.slot = &task->wait_;
+    h.resume();  // runs until the task suspends or finishes
+    ctx.slot = nullptr;
   }
 
   ctx.current = nullptr;
@@ -239,9 +242,22 @@ void Worker::poll(CellBase* task) noexcept {
       }
       return;
     case IdleTransition::kAbort:
-      core_.cancel_task(task, true);
+      boundary_valid_ = false;  // destroying the frame is nobody's poll
+      abort(task);
       return;
   }
+}
+
+void Worker::abort(CellBase* task) noexcept {
+  // Cancellation is a protocol, not a destructor: the frame lent buffers to
+  // the operation it is suspended on, so it may only go once that
+  // operation's handler has run. Ask the operation to cancel; while it is
+  // in flight, its handler's wake brings the task back here.
+  if (slot_cancel(task->wait_)) {
+    if (transition_to_idle_cancelling(task)) schedule_local(task, true);
+    return;
+  }
+  core_.cancel_task(task, true);
 }
 
 void Worker::publish_poll_start(const CellBase* task) noexcept {

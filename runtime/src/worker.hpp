@@ -119,6 +119,9 @@ class Worker {
   CellBase* steal_work();
   void run_task(CellBase* task);
   void poll(CellBase* task) noexcept;
+  /// An aborted task we hold RUNNING: cancel the operation it waits on and
+  /// destroy its frame once nothing is in flight (see abort() in worker.cpp).
+  void abort(CellBase* task) noexcept;
   void publish_poll_start(const CellBase* task) noexcept;
   void push_back(CellBase* task) noexcept;
   void park();

@@ -277,7 +277,7 @@ TEST(Task, AwaitingAnEmptyTaskThrowsUsageError) {
   bool threw = rt.block_on([]() -> Task<bool> {
     Task<int> empty;
     try {
-      (void)co_await empty;
+      (void)co_await std::move(empty);
     } catch (const spindle::UsageError&) {
       co_return true;
     }

@@ -33,6 +33,7 @@
 #pragma once
 
 #include "spindle/runtime/clock.hpp"
+#include "spindle/runtime/combinators.hpp"
 #include "spindle/runtime/coop.hpp"
 #include "spindle/runtime/counters.hpp"
 #include "spindle/runtime/errors.hpp"

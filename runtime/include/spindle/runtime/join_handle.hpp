@@ -56,7 +56,9 @@ void check_may_block(const char* what);
 }  // namespace detail
 
 template <class T>
-class [[nodiscard]] JoinHandle {
+class [[nodiscard(
+    "dropping a spindle::JoinHandle detaches its task: its result and exception are lost and it "
+    "can no longer be aborted; keep it, co_await it, or call detach()")]] JoinHandle {
  public:
   JoinHandle() noexcept = default;
   JoinHandle(JoinHandle&& other) noexcept : cell_(std::exchange(other.cell_, nullptr)) {}

@@ -81,9 +81,39 @@ JoinHandle<T> spawn_on(Core* core, Task<T>&& task, TaskHooks* hooks, SourceLocat
     if (hooks != nullptr) hooks->on_release();
     throw UsageError("spindle: spawn of an empty (moved-from) Task");
   }
-  auto* cell = new TaskCell<T>(std::move(task));
+  TaskCell<T>* cell = nullptr;
+  try {
+    cell = new TaskCell<T>(std::move(task));
+  } catch (...) {
+    if (hooks != nullptr) hooks->on_release();  // hooks get on_release() exactly once
+    throw;
+  }
   spawn_cell(core, cell, hooks, loc);  // on failure: cell destroyed, RuntimeShutdown thrown
   return JoinHandleAccess::make(cell);
+}
+
+template <class X>
+inline constexpr bool kIsTask = false;
+template <class T>
+inline constexpr bool kIsTask<Task<T>> = true;
+
+/// A callable that returns a Task when invoked with no arguments (a
+/// coroutine lambda, with or without captures).
+template <class F>
+concept TaskFactory = std::invocable<std::decay_t<F>&> &&
+                      kIsTask<std::invoke_result_t<std::decay_t<F>&>>;
+
+/// The value type of the Task that factory F returns.
+template <class F>
+using FactoryValue = typename std::invoke_result_t<std::decay_t<F>&>::value_type;
+
+/// The frame that owns a callable for as long as the Task it returns runs:
+/// `f` is a parameter, so it lives in this coroutine's frame, and the
+/// callable's captures with it.
+template <class F>
+Task<FactoryValue<F>> invoke_owned(F f) {
+  Task<FactoryValue<F>> inner = std::invoke(f);
+  co_return co_await std::move(inner);
 }
 }  // namespace detail
 
@@ -151,6 +181,18 @@ class Handle {
     return detail::spawn_on(require_core(), std::move(task), nullptr, loc);
   }
 
+  /// Spawns `f()`, keeping the callable `f` (a coroutine lambda and its
+  /// captures) alive inside the task for as long as the task runs: the
+  /// safe way to spawn a lambda with captures (see task.hpp, "Lifetimes").
+  /// `f` is moved or copied into the task. Throws as spawn(Task).
+  template <detail::TaskFactory F>
+  JoinHandle<detail::FactoryValue<F>> spawn(F&& f,
+                                            SourceLocation loc = SourceLocation::current()) const {
+    detail::Core* core = require_core();
+    return detail::spawn_on(core, detail::invoke_owned(std::decay_t<F>(std::forward<F>(f))),
+                            nullptr, loc);
+  }
+
   /// Spawns an instrumented task (see HookedTask; TaskMonitor::instrument).
   template <class T>
   JoinHandle<T> spawn(HookedTask<T> task,
@@ -176,11 +218,11 @@ class Handle {
   /// turns). Throws UsageError when called on any runtime's worker thread,
   /// which would deadlock, and RuntimeShutdown after shutdown.
   template <class T>
-  T block_on(Task<T> task) const {
+  T block_on(Task<T> task, SourceLocation loc = SourceLocation::current()) const {
     detail::Core* core = require_core();
     detail::check_block_on_allowed(core);
     JoinHandle<T> handle =
-        detail::spawn_on(core, std::move(task), nullptr, SourceLocation::current());
+        detail::spawn_on(core, std::move(task), nullptr, loc);
     detail::drive_until_complete(core, detail::JoinHandleAccess::cell(handle));
     return handle.join();
   }
@@ -262,13 +304,19 @@ class Runtime {
   }
   /// See Handle::block_on.
   template <class T>
-  T block_on(Task<T> task) {
-    return handle_.block_on(std::move(task));
+  T block_on(Task<T> task, SourceLocation loc = SourceLocation::current()) {
+    return handle_.block_on(std::move(task), loc);
   }
   /// See Handle::spawn.
   template <class T>
   JoinHandle<T> spawn(Task<T> task, SourceLocation loc = SourceLocation::current()) {
     return handle_.spawn(std::move(task), loc);
+  }
+  /// See Handle::spawn(F&&): the callable and its captures live in the task.
+  template <detail::TaskFactory F>
+  JoinHandle<detail::FactoryValue<F>> spawn(F&& f,
+                                            SourceLocation loc = SourceLocation::current()) {
+    return handle_.spawn(std::forward<F>(f), loc);
   }
 
   /// A copyable reference to this runtime.
@@ -405,6 +453,20 @@ JoinHandle<std::invoke_result_t<std::decay_t<F>&>> spawn_blocking(
 template <class T>
 JoinHandle<T> spawn(Task<T> task, SourceLocation loc = SourceLocation::current()) {
   return detail::spawn_on(detail::current_core_or_throw("spindle::spawn"), std::move(task), nullptr,
+                          loc);
+}
+
+/// Spawns `f()` on the runtime of the calling task, keeping the callable
+/// and its captures alive inside the task for as long as it runs:
+///   auto h = spindle::spawn([name = std::string("kept")]() -> spindle::Task<std::size_t> {
+///     co_await spindle::yield_now();
+///     co_return name.size();  // the capture is still alive here
+///   });
+/// Throws as spawn(Task).
+template <detail::TaskFactory F>
+JoinHandle<detail::FactoryValue<F>> spawn(F&& f, SourceLocation loc = SourceLocation::current()) {
+  detail::Core* core = detail::current_core_or_throw("spindle::spawn");
+  return detail::spawn_on(core, detail::invoke_owned(std::decay_t<F>(std::forward<F>(f))), nullptr,
                           loc);
 }
 

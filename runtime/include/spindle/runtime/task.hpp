@@ -19,6 +19,23 @@
 // Errors: an exception that escapes the coroutine body is stored and
 // rethrown to whoever awaits the Task (or its JoinHandle).
 //
+// Misuse: a Task is awaited once, as an rvalue: `co_await t` on a named
+// Task does not compile (write `co_await std::move(t)`), and awaiting a
+// moved-from or already finished Task throws UsageError instead of
+// resuming a dead frame.
+//
+// Lifetimes (why spindle's examples pass values as parameters): a
+// coroutine's parameters are copied or moved into its frame, so a Task
+// owns what it was given by value. A lambda's *captures* are not: they
+// live in the lambda object, and `[s]() -> Task<T> { ... }()` destroys
+// that object at the end of the statement while the Task lives on, so the
+// body reads a dangling capture at its first resumption. Pass the values
+// as parameters, or hand the callable itself to spindle::spawn(callable)
+// or spindle::Runtime::spawn(callable), which keep it inside the task.
+//
+// Destruction: destroying a suspended Task destroys the chain of Tasks it
+// awaits innermost first, in constant stack at any depth.
+//
 // Thread safety: a Task is a unique owner of its coroutine frame; it is
 // movable, not copyable, and must not be used by two threads at once. Once
 // spawned, the runtime owns the frame.
@@ -80,6 +97,14 @@ class Result<void> {
   std::exception_ptr error_;  // set when the body threw
 };
 
+class TaskBase;
+class TaskPromiseBase;
+
+/// Destroys the frame of `top` and, innermost first, the chain of Task
+/// frames it is suspended in (each awaited Task lives in its awaiter's
+/// frame). Iterative: constant stack at any depth.
+void destroy_task_frame(TaskPromiseBase* top) noexcept;
+
 /// Promise parts shared by every Task<T>.
 class TaskPromiseBase {
  public:
@@ -91,7 +116,12 @@ class TaskPromiseBase {
       // (symmetric transfer: no stack growth). A root task has no
       // continuation: control returns to the worker that polled it, which
       // sees the frame done().
-      std::coroutine_handle<> next = self.promise().continuation_;
+      TaskPromiseBase& p = self.promise();
+      if (p.outer_ != nullptr) {
+        p.outer_->inner_ = nullptr;  // the awaiter no longer waits inside us
+        p.outer_ = nullptr;
+      }
+      std::coroutine_handle<> next = p.continuation_;
       return next ? next : std::noop_coroutine();
     }
     void await_resume() const noexcept {}
@@ -105,9 +135,58 @@ class TaskPromiseBase {
   FinalAwaiter final_suspend() const noexcept { return {}; }
   void set_continuation(std::coroutine_handle<> c) noexcept { continuation_ = c; }
 
+  /// Links this frame below `outer` (a Task frame awaiting it), owned by
+  /// the Task object `owner`: the chain destroy_task_frame() walks.
+  void link_below(TaskPromiseBase* outer, TaskBase* owner) noexcept {
+    outer_ = outer;
+    owner_ = owner;
+    if (outer != nullptr) outer->inner_ = this;
+  }
+  /// This frame, type-erased.
+  [[nodiscard]] std::coroutine_handle<> frame() const noexcept {
+    return std::coroutine_handle<>::from_address(frame_);
+  }
+
+ protected:
+  void* frame_ = nullptr;  // this coroutine's frame address (set by get_return_object)
+
  private:
+  friend void destroy_task_frame(TaskPromiseBase* top) noexcept;
+
   std::coroutine_handle<> continuation_;  // the awaiting coroutine; null for a root task
+  TaskPromiseBase* inner_ = nullptr;      // the Task frame this one awaits right now
+  TaskPromiseBase* outer_ = nullptr;      // the Task frame awaiting this one
+  TaskBase* owner_ = nullptr;             // the Task object that owns this frame while awaited
 };
+
+/// The type-erased part of Task<T>: the frame it owns.
+class TaskBase {
+ protected:
+  TaskBase() noexcept = default;
+  explicit TaskBase(void* frame) noexcept : frame_(frame) {}
+
+ private:
+  friend void destroy_task_frame(TaskPromiseBase* top) noexcept;
+  template <class T>
+  friend class spindle::Task;
+
+  void* frame_ = nullptr;  // the owned coroutine frame; null when empty
+};
+
+inline void destroy_task_frame(TaskPromiseBase* top) noexcept {
+  // Innermost first, as the recursion through ~Task would go, but in a
+  // loop: each frame's owning Task (in its awaiter's frame) forgets it first.
+  TaskPromiseBase* p = top;
+  while (p->inner_ != nullptr) p = p->inner_;
+  while (p != top) {
+    TaskPromiseBase* outer = p->outer_;
+    outer->inner_ = nullptr;
+    if (p->owner_ != nullptr) p->owner_->frame_ = nullptr;
+    p->frame().destroy();
+    p = outer;
+  }
+  top->frame().destroy();
+}
 
 template <class T>
 class TaskPromise final : public TaskPromiseBase {
@@ -140,73 +219,117 @@ class TaskCell;
 
 }  // namespace detail
 
+namespace detail {
+struct TaskAccess;
+}
+
 /// A lazy coroutine producing a T. See the file comment.
 template <class T>
-class [[nodiscard]] Task {
+class [[nodiscard(
+    "a spindle::Task does nothing until it is co_awaited or spawned; dropping it destroys the "
+    "coroutine unrun")]] Task : private detail::TaskBase {
  public:
   using promise_type = detail::TaskPromise<T>;
   using handle_type = std::coroutine_handle<promise_type>;
   using value_type = T;
 
   Task() noexcept = default;
-  Task(Task&& other) noexcept : handle_(std::exchange(other.handle_, nullptr)) {}
+  Task(Task&& other) noexcept : TaskBase(std::exchange(other.frame_, nullptr)) {}
   Task& operator=(Task&& other) noexcept {
     if (this != &other) {
       reset();
-      handle_ = std::exchange(other.handle_, nullptr);
+      frame_ = std::exchange(other.frame_, nullptr);
     }
     return *this;
   }
   Task(const Task&) = delete;
   Task& operator=(const Task&) = delete;
   /// Destroys the coroutine frame if this Task still owns it (never started,
-  /// or finished while awaited).
+  /// suspended, or finished while awaited), with the chain of Tasks it
+  /// awaits, innermost first and in constant stack.
   ~Task() { reset(); }
 
   /// True while this object owns a coroutine frame (false once moved from or spawned).
-  [[nodiscard]] bool valid() const noexcept { return static_cast<bool>(handle_); }
+  [[nodiscard]] bool valid() const noexcept { return frame_ != nullptr; }
 
   /// Awaiting a Task runs it inline until it completes and yields its value,
-  /// or rethrows what it threw. Precondition: valid() (awaiting an empty Task
-  /// throws UsageError).
-  auto operator co_await() && { return Awaiter{handle_}; }
-  auto operator co_await() & { return Awaiter{handle_}; }
+  /// or rethrows what it threw. A Task is awaited once, as an rvalue
+  /// (`co_await std::move(t)` for a named one). Throws UsageError when the
+  /// Task is empty (moved from, spawned) or was already awaited to the end.
+  auto operator co_await() && { return Awaiter{this}; }
+  /// Deleted: awaiting a named Task would leave it holding a finished frame
+  /// that a second co_await would resume. Write `co_await std::move(task)`.
+  auto operator co_await() & = delete;
 
  private:
   friend promise_type;
+  friend struct detail::TaskAccess;
   template <class U>
   friend class detail::TaskCell;
 
-  explicit Task(handle_type h) noexcept : handle_(h) {}
+  explicit Task(handle_type h) noexcept : TaskBase(h.address()) {}
+  [[nodiscard]] handle_type handle() const noexcept { return handle_type::from_address(frame_); }
   void reset() noexcept {
-    if (handle_) std::exchange(handle_, nullptr).destroy();
+    if (frame_ != nullptr) {
+      handle_type h = handle();
+      frame_ = nullptr;
+      detail::destroy_task_frame(&h.promise());
+    }
   }
   /// Gives up ownership of the frame (to the runtime, when spawned).
-  handle_type release() noexcept { return std::exchange(handle_, nullptr); }
+  handle_type release() noexcept {
+    handle_type h = handle();
+    frame_ = nullptr;
+    return h;
+  }
 
   struct Awaiter {
-    handle_type child;
+    Task* task;
     [[nodiscard]] bool await_ready() const {
-      if (!child) throw UsageError("spindle: co_await on an empty (moved-from) Task");
+      if (task->frame_ == nullptr) {
+        throw UsageError("spindle: co_await on an empty (moved-from or spawned) Task");
+      }
+      if (task->handle().done()) {
+        throw UsageError("spindle: co_await on a Task that was already awaited to its end");
+      }
       return false;
     }
-    std::coroutine_handle<> await_suspend(std::coroutine_handle<> caller) noexcept {
+    template <class Promise>
+    std::coroutine_handle<> await_suspend(std::coroutine_handle<Promise> caller) noexcept {
+      handle_type child = task->handle();
       child.promise().set_continuation(caller);
+      if constexpr (std::is_base_of_v<detail::TaskPromiseBase, Promise>) {
+        child.promise().link_below(&caller.promise(), task);
+      } else {
+        child.promise().link_below(nullptr, task);
+      }
       return child;  // symmetric transfer: start the child on this thread, now
     }
-    T await_resume() { return child.promise().result().take(); }
+    T await_resume() { return task->handle().promise().result().take(); }
   };
-
-  handle_type handle_;  // the owned frame; null when empty
 };
+
+namespace detail {
+/// Internal access to a Task's frame (the runtime and the combinators).
+struct TaskAccess {
+  template <class T>
+  static typename Task<T>::handle_type release(Task<T>& t) noexcept {
+    return t.release();
+  }
+};
+}  // namespace detail
 
 namespace detail {
 template <class T>
 Task<T> TaskPromise<T>::get_return_object() noexcept {
-  return Task<T>(std::coroutine_handle<TaskPromise<T>>::from_promise(*this));
+  auto h = std::coroutine_handle<TaskPromise<T>>::from_promise(*this);
+  frame_ = h.address();
+  return Task<T>(h);
 }
 inline Task<void> TaskPromise<void>::get_return_object() noexcept {
-  return Task<void>(std::coroutine_handle<TaskPromise<void>>::from_promise(*this));
+  auto h = std::coroutine_handle<TaskPromise<void>>::from_promise(*this);
+  frame_ = h.address();
+  return Task<void>(h);
 }
 }  // namespace detail
 

@@ -1,7 +1,8 @@
 // spindle/runtime/time.hpp — sleeping, deadlines and periodic ticks inside tasks.
 //
 //   spindle::sleep(d), sleep_until(t)  suspend the task until a point in time
-//   spindle::timeout(d, task)          run a task with a deadline; TimedOut when it passes
+//   spindle::timeout(d, task)          run a task inline with a deadline; TimedOut when it
+//                                      passes (the task is cancelled and gone by then)
 //   spindle::Interval, interval(p)     ticks every period p, with tokio's missed-tick policies
 //   spindle::TimedOut                  the error timeout() reports
 //
@@ -30,6 +31,7 @@
 #include <optional>
 #include <string>
 
+#include "spindle/runtime/combinators.hpp"
 #include "spindle/runtime/coop.hpp"
 #include "spindle/runtime/errors.hpp"
 #include "spindle/runtime/join_handle.hpp"
@@ -40,7 +42,7 @@
 namespace spindle {
 
 /// Reported by timeout() when its deadline passed first. The inner task has
-/// been aborted (its frame is destroyed on a worker soon after).
+/// been cancelled and destroyed before this is thrown.
 class TimedOut : public Error {
  public:
   explicit TimedOut(std::chrono::nanoseconds limit)
@@ -56,7 +58,7 @@ class TimedOut : public Error {
 };
 
 /// What sleep()/sleep_until() return: await it once.
-class [[nodiscard]] Sleep {
+class [[nodiscard("a spindle::Sleep does not wait until it is co_awaited")]] Sleep {
  public:
   explicit Sleep(std::chrono::steady_clock::time_point deadline) noexcept : deadline_(deadline) {}
   Sleep(Sleep&& o) noexcept
@@ -100,64 +102,84 @@ inline Sleep sleep(std::chrono::nanoseconds d) noexcept {
 
 namespace detail {
 
-/// Suspends until the task behind `cell` completes or `deadline` passes,
-/// whichever comes first; yields true when the task completed.
-class JoinOrDeadline {
+/// The Waker of the task being polled on this thread, without touching its
+/// wait slot. Aborts outside a spindle task.
+Waker current_task_waker() noexcept;
+
+/// timeout()'s timer, armed on the worker the task runs on once the operand
+/// has had its first chance to finish at once. Its handler holds only the
+/// shared state, so the timer may be dropped at any time.
+class Deadline {
  public:
-  JoinOrDeadline(CellBase* cell, std::chrono::steady_clock::time_point deadline) noexcept
-      : cell_(cell), deadline_(deadline) {}
-  JoinOrDeadline(const JoinOrDeadline&) = delete;
-  JoinOrDeadline& operator=(const JoinOrDeadline&) = delete;
-  ~JoinOrDeadline() {
-    timer_.reset();
+  explicit Deadline(std::chrono::steady_clock::time_point at) noexcept : at_(at) {}
+  Deadline(const Deadline&) = delete;
+  Deadline& operator=(const Deadline&) = delete;
+  ~Deadline() {
+    timer_.reset();  // cancels a pending wait; its handler then releases the state
     if (state_ != nullptr) state_->release();
   }
 
-  [[nodiscard]] bool await_ready() const noexcept {
-    return cell_->is_complete() || deadline_ <= std::chrono::steady_clock::now();
+  [[nodiscard]] bool armed() const noexcept { return state_ != nullptr; }
+  /// True once the armed timer fired (or was cancelled).
+  [[nodiscard]] bool expired() const noexcept {
+    return state_ != nullptr && IoState<asio::error_code>::is_done(state_);
   }
-  bool await_suspend(std::coroutine_handle<> h) {
-    timer_.emplace(this_executor(), deadline_);
+  /// Starts the timer on the current worker; its expiry wakes the task.
+  void arm() {
+    timer_.emplace(this_executor(), at_);
     state_ = new IoState<asio::error_code>();
-    Waker w = current_waker(h, {&ready, this});
-    state_->waker = w;
+    state_->waker = current_task_waker();
     timer_->async_wait(IoHandler<asio::error_code>(state_));
-    // Both sources hold our waker; whichever fires second is a stale wake,
-    // which the ready checks of later awaits absorb.
-    return cell_->set_join_waker(std::move(w));
   }
-  bool await_resume() const noexcept { return cell_->is_complete(); }
+  /// The expiry as a readiness source for LaneSet::wait().
+  [[nodiscard]] ReadyCheck ready_check() const noexcept {
+    return {&IoState<asio::error_code>::is_done, state_};
+  }
 
  private:
-  static bool ready(const void* p) noexcept {
-    auto* self = static_cast<const JoinOrDeadline*>(p);
-    return self->cell_->is_complete() || IoState<asio::error_code>::is_done(self->state_);
-  }
-
-  CellBase* cell_;                                // the inner task
-  std::chrono::steady_clock::time_point deadline_;  // when to give up
-  std::optional<asio::steady_timer> timer_;       // the deadline's timer
+  std::chrono::steady_clock::time_point at_;      // the deadline
+  std::optional<asio::steady_timer> timer_;       // created by arm()
   IoState<asio::error_code>* state_ = nullptr;    // shared with the timer's handler
 };
 
 }  // namespace detail
 
-/// Runs `task` with a time limit. The task runs as its own root task on the
-/// caller's runtime; if it finishes within `limit` its value (or exception)
-/// is returned, otherwise it is aborted and TimedOut is thrown. A zero limit
-/// times out unless the task finishes during the caller's suspension.
-/// Throws UsageError for a negative limit or outside a task.
+/// Runs `task` inside the calling task with a time limit (no spawn: its
+/// polls are the caller's). If it finishes within `limit`, its value (or
+/// exception) is returned. Otherwise it is cancelled — terminal
+/// cancellation reaches the operation it waits on (see use_task.hpp) —
+/// and destroyed once that operation's handler has run, then TimedOut is
+/// thrown: when timeout() returns or throws, nothing of `task` is left,
+/// and no buffer it lent is still in use. An operand that finishes while
+/// being cancelled wins: its value is returned. A zero limit lets the task
+/// run until it first waits. Throws UsageError for a negative limit, an
+/// empty task, or outside a spindle task.
 template <class T>
 Task<T> timeout(std::chrono::nanoseconds limit, Task<T> task) {
   if (limit.count() < 0) throw UsageError("spindle::timeout: the time limit must not be negative");
-  auto deadline = std::chrono::steady_clock::now() + limit;
-  JoinHandle<T> inner = spawn(std::move(task));
-  bool finished = co_await detail::JoinOrDeadline(detail::JoinHandleAccess::cell(inner), deadline);
-  if (!finished) {
-    inner.abort();
-    throw TimedOut(limit);
+  detail::Operands<T> ops(task);
+  detail::LaneSet& set = ops.set();
+  detail::Deadline timer(std::chrono::steady_clock::now() + limit);
+  bool expired = false;
+  for (;;) {
+    set.drive();
+    if (set.lane(0).finished) break;
+    if (!expired && timer.expired()) {
+      expired = true;
+      set.cancel_all_but(-1);
+    }
+    set.reap();
+    if (set.settled()) break;
+    if (!timer.armed()) timer.arm();
+    co_await set.wait(timer.ready_check());
   }
-  co_return co_await inner;
+  if (!set.lane(0).finished) throw TimedOut(limit);
+  if constexpr (std::is_void_v<T>) {
+    ops.template take<0>();
+    co_return;
+  } else {
+    co_return ops.template take<0>();
+  }
 }
 
 /// What an Interval does when ticks were missed (the task came back later

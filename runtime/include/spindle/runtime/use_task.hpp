@@ -32,27 +32,43 @@
 // task: an I/O completion is a *wake*, measured as such by task monitors.
 // The task resumes on whichever worker polls it next.
 //
-// Cancellation: when a task is aborted while an operation is pending, the
-// task's frame is destroyed; the operation's results are discarded when it
-// completes. Destroying the I/O object (usually a local of that frame)
-// cancels the operation, as Asio always does.
+// Cancellation: every operation awaited with use_task (or as_result) has a
+// cancellation slot bound to it (Asio's per-operation cancellation). When
+// the task is cancelled while the operation is pending — JoinHandle::abort(),
+// a spindle::timeout that expires, a when_any operand that lost, a
+// when_all whose sibling threw — spindle emits terminal cancellation to
+// the operation (on the I/O object's executor, where its handlers run)
+// and destroys the task's frame only after the operation's handler has
+// run. So nothing the task lent to the operation — a buffer in its frame,
+// a caller's std::string behind asio::dynamic_buffer — is touched after
+// the task is gone, and an abandoned read consumes no data that arrives
+// after its cancellation completed. abort() itself never blocks; awaiting
+// the task's JoinHandle reports Cancelled once the frame is gone.
 //
-// Buffers: Asio's rule holds — a buffer must stay valid until its operation
-// completes. A buffer in the task's frame is safe as long as the I/O object
-// lives in the same frame (destroying the object cancels and completes the
-// operation first). When the I/O object outlives the task (a socket shared
-// with other tasks or owned by a connection object), an aborted task's
-// pending read would write into the freed frame: keep such buffers in the
-// object that outlives the task, or close/cancel the object when aborting.
-
+// This holds for every Asio operation that supports terminal cancellation:
+// socket and stream reads and writes, accepts and connects, timers, signal
+// sets, and Asio's composed operations over them (async_read,
+// async_read_until, async_write, ...), which forward the slot. An
+// operation that ignores cancellation — name resolution
+// (ip::basic_resolver::async_resolve) and posix::stream_descriptor on
+// regular files, for example — keeps the task's frame alive until it
+// completes on its own. Data that an operation had already received when
+// the cancellation reached it completes the operation normally: that data
+// goes with the cancelled task (completion-based I/O cannot give it back).
+//
+// Buffers: Asio's rule still holds for operations not awaited by a task
+// (or by one that is not spindle's).
 //
 // Thread safety: as Asio's. An I/O object is used by one task at a time; a
 // task may move between workers between operations (each await is a full
 // happens-before edge).
 #pragma once
 
+#include <asio/associated_cancellation_slot.hpp>
 #include <asio/async_result.hpp>
+#include <asio/cancellation_signal.hpp>
 #include <asio/error_code.hpp>
+#include <asio/post.hpp>
 #include <asio/io_context.hpp>
 #include <asio/system_error.hpp>
 
@@ -65,6 +81,7 @@
 #include <type_traits>
 #include <utility>
 
+#include "spindle/runtime/detail/context.hpp"
 #include "spindle/runtime/waker.hpp"
 
 namespace spindle {
@@ -93,6 +110,10 @@ Executor this_executor();
 
 namespace detail {
 
+/// Records how to cancel the operation the current coroutine is about to
+/// wait on (call right after current_waker(), from the same awaiter).
+void set_cancel_hook(CancelHook hook) noexcept;
+
 /// State shared by a pending operation's handler and its awaiter; freed by
 /// whichever of the two lets go last.
 template <class... Args>
@@ -101,6 +122,8 @@ struct IoState {
   std::atomic<bool> done{false};               // results are set (release by the handler)
   std::optional<std::tuple<Args...>> results;  // set by the handler, read after resumption
   Waker waker;                                 // the suspended task; taken by the handler
+  asio::cancellation_signal signal;            // the operation's cancellation slot (bound to the
+                                               //   handler); emitted on its executor
 
   static bool is_done(const void* self) noexcept {
     return static_cast<const IoState*>(self)->done.load(std::memory_order_acquire);
@@ -122,6 +145,14 @@ class IoHandler {
   IoHandler(const IoHandler&) = delete;
   ~IoHandler() {
     if (state_ != nullptr) state_->release();  // destroyed without completing (shutdown)
+  }
+
+  /// Asio's per-operation cancellation: the operation installs its
+  /// cancellation handler in this slot; spindle emits to it when the task
+  /// is cancelled (see IoAwaitable::cancel_op).
+  using cancellation_slot_type = asio::cancellation_slot;
+  cancellation_slot_type get_cancellation_slot() const noexcept {
+    return state_ != nullptr ? state_->signal.slot() : cancellation_slot_type();
   }
 
   template <class... A>
@@ -183,6 +214,36 @@ struct IoResult {
   }
 };
 
+/// Emits terminal cancellation to a pending operation from a thread that
+/// runs its handlers (posted to the I/O object's executor). Holds a
+/// reference on the state, so the signal outlives the post; dropped
+/// unrun (a stopped io_context) it only lets the reference go.
+template <class State>
+class CancelEmit {
+ public:
+  explicit CancelEmit(State* s) noexcept : state_(s) {
+    // relaxed: we already own a reference (the awaiter's).
+    state_->refs.fetch_add(1, std::memory_order_relaxed);
+  }
+  CancelEmit(CancelEmit&& o) noexcept : state_(std::exchange(o.state_, nullptr)) {}
+  CancelEmit& operator=(CancelEmit&&) = delete;
+  ~CancelEmit() {
+    if (state_ != nullptr) state_->release();
+  }
+  void operator()() {
+    State* s = std::exchange(state_, nullptr);
+    // acquire: a completed operation has let go of its slot handler.
+    if (!s->done.load(std::memory_order_acquire)) s->signal.emit(asio::cancellation_type::terminal);
+    s->release();
+  }
+
+ private:
+  State* state_;  // one reference; null once run or moved from
+};
+
+template <class Init>
+concept HasExecutor = requires(const Init& i) { i.get_executor(); };
+
 /// What `op(..., use_task)` returns: starting the operation is deferred to
 /// the moment the awaiting task suspends.
 template <bool kAsResult, class Initiation, class InitArgs, class... Args>
@@ -203,6 +264,7 @@ class [[nodiscard]] IoAwaitable {
   void await_suspend(std::coroutine_handle<> h) {
     state_ = new IoState<Args...>();
     state_->waker = current_waker(h, {&IoState<Args...>::is_done, state_});
+    set_cancel_hook({&IoAwaitable::cancel_op, this});
     // Asio never invokes the handler from inside the initiating call; it
     // may run on another thread before we return, which only re-queues us.
     std::apply(
@@ -216,9 +278,32 @@ class [[nodiscard]] IoAwaitable {
   }
 
  private:
-  Initiation init_;                   // starts the operation
-  InitArgs args_;                     // its arguments, forwarded at suspension
+  /// The task is being cancelled while suspended here (CancelHook).
+  static bool cancel_op(void* p) noexcept {
+    auto* self = static_cast<IoAwaitable*>(p);
+    IoState<Args...>* s = self->state_;
+    if (IoState<Args...>::is_done(s)) return false;  // the handler ran: nothing in flight
+    if (!self->cancel_sent_) {
+      self->cancel_sent_ = true;
+      if constexpr (HasExecutor<Initiation>) {
+        // The initiation (Asio's, for an I/O object) names the executor
+        // its handlers run on: the slot is only touched there.
+        try {
+          asio::post(self->init_.get_executor(), CancelEmit<IoState<Args...>>(s));
+        } catch (...) {
+          s->signal.emit(asio::cancellation_type::terminal);  // no memory to post: emit here
+        }
+      } else {
+        s->signal.emit(asio::cancellation_type::terminal);
+      }
+    }
+    return true;
+  }
+
+  Initiation init_;                    // starts the operation; names its executor afterwards
+  InitArgs args_;                      // its arguments, forwarded at suspension
   IoState<Args...>* state_ = nullptr;  // shared with the handler once started
+  bool cancel_sent_ = false;           // cancellation was emitted (by the task's owner)
 };
 
 template <bool kAsResult, class... Args>

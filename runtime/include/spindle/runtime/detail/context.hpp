@@ -1,13 +1,47 @@
 // Internal: the per-thread scheduler context. Not part of the public API.
 #pragma once
 
+#include <coroutine>
 #include <cstdint>
+
+#include "spindle/runtime/waker.hpp"
 
 namespace spindle::detail {
 
 class Core;
 class Worker;
 class CellBase;
+
+/// How to cancel the operation a suspended coroutine waits on. `fn(ctx)`
+/// requests terminal cancellation (idempotent: a second call only asks)
+/// and returns true while the operation is still in flight, i.e. its
+/// handler has not run yet and may still touch what the coroutine lent it
+/// (buffers). false: nothing is in flight, the frame may be destroyed now.
+/// Called only by the thread that owns the task (the RUNNING owner).
+struct CancelHook {
+  bool (*fn)(void* ctx) noexcept = nullptr;  // null: nothing to cancel
+  void* ctx = nullptr;                       // argument for fn (usually the awaiter)
+};
+
+/// Where one chain of awaiting coroutines inside a root task suspended:
+/// the root task has one (in its cell); each operand of an inline
+/// combinator (when_all, when_any, timeout) has its own, so that several
+/// operands can be suspended at once inside one task.
+struct WaitSlot {
+  std::coroutine_handle<> resume_point;  // resumed when ready_check passes
+  ReadyCheck ready_check;                // null: resumable by any wake
+  CancelHook cancel;                     // the pending operation's cancellation, if any
+};
+
+/// True when the coroutine waiting in `s` may be resumed now.
+inline bool slot_ready(const WaitSlot& s) noexcept {
+  return s.ready_check.fn == nullptr || s.ready_check.fn(s.ready_check.ctx);
+}
+
+/// Requests cancellation of what `s` waits on; true while it is in flight.
+inline bool slot_cancel(WaitSlot& s) noexcept {
+  return s.cancel.fn != nullptr && s.cancel.fn(s.cancel.ctx);
+}
 
 /// What the current thread is doing for a runtime. Plain (non-atomic) data:
 /// only its own thread reads or writes it.
@@ -18,6 +52,7 @@ struct ThreadContext {
   bool yielded = false;         // the current poll asked to be re-queued (yield_now)
   bool self_woken = false;      // the current task woke itself during this poll
   std::uint32_t budget = UINT32_MAX;  // cooperative budget left in this poll (unlimited outside)
+  WaitSlot* slot = nullptr;     // where awaiters of the running coroutine register (see WaitSlot)
 };
 
 // Constant-initialized and trivially destructible: access is a plain TLS load.

@@ -37,6 +37,7 @@
 #include <optional>
 #include <utility>
 
+#include "spindle/runtime/detail/context.hpp"
 #include "spindle/runtime/detail/task_alloc.hpp"
 #include "spindle/runtime/errors.hpp"
 #include "spindle/runtime/hooks.hpp"
@@ -82,7 +83,9 @@ enum class WakeAction : std::uint8_t { kNothing, kSubmit, kDealloc };
 class CellBase {
  public:
   explicit CellBase(const CellVTable* vtable, std::coroutine_handle<> root) noexcept
-      : vtable_(vtable), root_(root), resume_point_(root) {}
+      : vtable_(vtable), root_(root) {
+    wait_.resume_point = root;
+  }
   CellBase(const CellBase&) = delete;
   CellBase& operator=(const CellBase&) = delete;
 
@@ -231,8 +234,9 @@ class CellBase {
   CellBase* owned_prev_ = nullptr;        // links in the owned-task list (shard mutex)
   CellBase* owned_next_ = nullptr;        //   "
   std::coroutine_handle<> root_;          // the root frame; done() after the final poll
-  std::coroutine_handle<> resume_point_;  // where the next poll resumes (set by awaiters)
-  ReadyCheck ready_check_;                // whether resume_point_ may resume (stale wakes)
+  WaitSlot wait_;                         // where the next poll resumes, its ready check and
+                                          //   the pending operation's cancellation (awaiters set it)
+  bool cancel_requested_ = false;         // cancellation was sent to the pending operation
   TaskHooks* hooks_ = nullptr;            // instrumentation, or nullptr (most tasks)
   std::uint64_t group_id_ = 0;            // hooks_->group_id(), read once at spawn
   std::atomic<std::uint64_t> polls_{0};   // polls so far (written by the polling worker)
@@ -295,8 +299,9 @@ class TaskCell final : public CellBase {
   static void cancel(CellBase* base) noexcept {
     auto* self = static_cast<TaskCell*>(base);
     // Destroying the root frame destroys the whole chain of awaited Tasks
-    // below it (each Task object lives in its awaiter's frame).
-    std::exchange(self->handle_, nullptr).destroy();
+    // below it (each Task object lives in its awaiter's frame), innermost
+    // first and in constant stack.
+    destroy_task_frame(&std::exchange(self->handle_, nullptr).promise());
     self->output_state_ = Output::kAborted;
   }
   static std::exception_ptr drop_output(CellBase* base) noexcept {
