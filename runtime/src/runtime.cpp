@@ -78,7 +78,7 @@ RuntimeCounters Handle::counters() const { return require_core()->counters(); }
 Instant Handle::now() const { return require_core()->now(); }
 std::vector<WorkerPollState> Handle::poll_states() const { return require_core()->poll_states(); }
 std::vector<TaskSnapshot> Handle::dump() const { return require_core()->dump(); }
-asio::io_context::executor_type Handle::executor() const {
+Executor Handle::executor() const {
   return require_core()->next_executor();
 }
 
@@ -89,7 +89,7 @@ Executor this_executor() {
         "spindle::this_executor() called outside a runtime worker; use Handle::executor() to "
         "create I/O objects from other threads");
   }
-  return worker->io().get_executor();
+  return worker->executor();
 }
 
 // ---- Runtime -----------------------------------------------------------------------

@@ -103,10 +103,12 @@
 //      step 1) but cannot spawn.
 //   5. Drain the local queues, LIFO slots and injection queue, dropping the
 //      scheduler references they hold (every task in them is complete).
-//   6. Destroy the io_contexts: pending handlers (timer waits, I/O) are
+//   6. Close the io_contexts: pending handlers (timer waits, I/O) are
 //      destroyed and release the task references their wakers hold. This
 //      must come after step 4 (those tasks must be complete) and before the
-//      Core can be freed.
+//      Core can be freed. An io_context itself is freed with the last
+//      Executor that refers to it: an I/O object that outlives the runtime
+//      (a task's result, a global) is still destroyed safely.
 //   7. The Core itself is freed when its last reference goes: the Runtime's,
 //      the Handles', and one per task cell still held by a JoinHandle or a
 //      Waker somewhere. Those cells are complete, so using them never
@@ -578,11 +580,11 @@ std::vector<TaskSnapshot> Core::dump() const {
   return tasks;
 }
 
-asio::io_context::executor_type Core::next_executor() {
+Executor Core::next_executor() {
   if (is_shutdown()) throw RuntimeShutdown("spindle: Handle::executor(): the runtime has shut down");
 
   std::size_t i = next_executor_.fetch_add(1, std::memory_order_relaxed) % workers_.size();
-  return workers_[i]->io().get_executor();
+  return workers_[i]->executor();
 }
 
 RuntimeCounters Core::counters() const {

@@ -21,6 +21,8 @@
 #include "spindle/runtime/detail/mutex.hpp"
 #include <asio/io_context.hpp>
 
+#include "spindle/runtime/executor.hpp"
+
 #include "owned_tasks.hpp"
 
 #include "spindle/runtime/clock.hpp"
@@ -134,7 +136,7 @@ class Core {
   [[nodiscard]] std::vector<TaskSnapshot> dump() const;
 
   /// A worker's io_context executor, round-robin (Handle::executor()).
-  [[nodiscard]] asio::io_context::executor_type next_executor();
+  [[nodiscard]] Executor next_executor();
   /// Called by each worker thread as it exits.
   void worker_exited() noexcept;
 

@@ -115,6 +115,12 @@ Waker current_task_waker() noexcept {
   return Waker(&kTaskWakerVTable, cell);
 }
 
+void throw_io_after_shutdown() {
+  throw RuntimeShutdown(
+      "spindle: an I/O operation was started on an object whose runtime has shut down (its "
+      "io_context runs no more handlers, so the operation could never complete)");
+}
+
 void set_cancel_hook(CancelHook hook) noexcept {
   // Called right after current_waker() by the same awaiter.
   tls_context.slot->cancel = hook;

@@ -23,11 +23,16 @@ Worker::Worker(Core& core, std::size_t index)
     : core_(core),
       index_(index),
       queue_(core.config().local_queue_capacity),
-      io_(std::make_unique<asio::io_context>()),
+      host_(IoHost::create()),
       rng_(static_cast<std::uint32_t>(index) * 0x9E3779B9U + 0x7F4A7C15U),
       task_timing_(core.config().poll_timing) {
 
-  work_.emplace(io_->get_executor());
+  work_.emplace(host_->io().get_executor());
+}
+
+Worker::~Worker() {
+  work_.reset();
+  if (host_ != nullptr) host_->unref();
 }
 
 void Worker::run_thread() {
@@ -350,7 +355,7 @@ void Worker::park() {
     // drive the io_context of a worker stuck in one long poll (see
     // drive_stuck_io()); alone, only once, to trim.
     const std::size_t handlers =
-        alone && trimmed ? io_->run_one() : io_->run_one_for(kStuckCheckPeriod);
+        alone && trimmed ? host_->io().run_one() : host_->io().run_one_for(kStuckCheckPeriod);
     count_io(handlers);
     if (handlers == 0 && !trimmed) {
       // Parked a whole period with nothing to do: give back the task blocks
@@ -358,7 +363,7 @@ void Worker::park() {
       task_alloc_trim();
       trimmed = true;
     }
-    if (core_.is_shutdown() || io_->stopped()) break;
+    if (core_.is_shutdown() || host_->io().stopped()) break;
     if (!alone) drive_stuck_io();
     if (!core_.idle().is_parked(index_)) {
       searching_ = true;  // a notifier woke us and counted us as searching
@@ -405,7 +410,7 @@ void Worker::maintenance() {
 
 
 void Worker::poll_io() {
-  const std::size_t handlers = io_->poll();
+  const std::size_t handlers = host_->io().poll();
   // An I/O check that ran nothing took well under a microsecond: the previous
   // poll's end still stands for "now" (one clock reading per poll instead of two
   // for a task that yields in a loop). Handlers that ran took unknown time.
@@ -470,16 +475,20 @@ void Worker::unpark() {
   // Runs on this worker's own thread (inside its run_one/poll).
   // (Another worker driving this io_context, see drive_stuck_io(), may run
   // it instead: then it is not ours to count.)
-  asio::post(*io_, [this] {
+  asio::post(host_->io(), [this] {
     if (tls_context.worker == this) ++wake_posts_run_;
   });
 }
 
-void Worker::stop_io() noexcept { io_->stop(); }
+void Worker::stop_io() noexcept { host_->io().stop(); }
 
 void Worker::destroy_io() noexcept {
   work_.reset();
-  io_.reset();
+  // Pending handlers are destroyed now (releasing the task references their
+  // wakers hold); the io_context itself lives on while an Executor — an I/O
+  // object made on it — still refers to it.
+  host_->close();
+  std::exchange(host_, nullptr)->unref();
 }
 
 WorkerCounters Worker::snapshot() const {

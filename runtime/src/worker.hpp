@@ -4,6 +4,8 @@
 
 #include <asio/executor_work_guard.hpp>
 #include <asio/io_context.hpp>
+
+#include "spindle/runtime/executor.hpp"
 #include <array>
 #include <atomic>
 #include <cstddef>
@@ -66,6 +68,7 @@ struct alignas(128) PollBeacon {
 class Worker {
  public:
   Worker(Core& core, std::size_t index);
+  ~Worker();
   Worker(const Worker&) = delete;
   Worker& operator=(const Worker&) = delete;
 
@@ -98,7 +101,9 @@ class Worker {
   void destroy_io() noexcept;
 
   LocalQueue& queue() noexcept { return queue_; }
-  asio::io_context& io() noexcept { return *io_; }
+  asio::io_context& io() noexcept { return host_->io(); }
+  /// An Executor on this worker's io_context (keeps it alive, see executor.hpp).
+  [[nodiscard]] Executor executor() { return Executor(host_->io().get_executor(), host_); }
   [[nodiscard]] std::size_t index() const noexcept { return index_; }
   WorkerStats& stats() noexcept { return stats_; }
   const WorkerStats& stats() const noexcept { return stats_; }
@@ -148,7 +153,7 @@ class Worker {
   CellBase* deferred_head_ = nullptr;  // tasks that yielded, requeued after the next I/O poll
   CellBase* deferred_tail_ = nullptr;  //   (linked through queue_next_)
   CellBase* lifo_ = nullptr;              // the task woken last by a running task; not stealable
-  std::unique_ptr<asio::io_context> io_;  // timers, I/O, and the parking place
+  IoHost* host_;  // our io_context (timers, I/O, the parking place); one reference
   std::optional<asio::executor_work_guard<asio::io_context::executor_type>>
       work_;                            // keeps run_one blocking
   bool searching_ = false;              // counted in Idle's num_searching

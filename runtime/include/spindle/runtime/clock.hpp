@@ -25,4 +25,18 @@ namespace spindle {
 /// The runtime's default clock. See the file comment.
 Instant clock_now() noexcept;
 
+namespace detail {
+
+/// What clock_now() reads at the moment (for tests and diagnostics).
+enum class ClockSource {
+  kUndecided,    // clock_now() has not been called yet
+  kCalibrating,  // steady_clock, while the TSC's scale is measured (the first ~10 ms)
+  kTsc,          // the scaled TSC
+  kSteady,       // steady_clock for good (no invariant TSC, or SPINDLE_CLOCK=steady)
+};
+/// Where clock_now() stands now. Safe from any thread.
+ClockSource clock_source() noexcept;
+
+}  // namespace detail
+
 }  // namespace spindle

@@ -38,6 +38,7 @@
 #include "spindle/runtime/detail/context.hpp"
 #include "spindle/runtime/detail/task_cell.hpp"
 #include "spindle/runtime/errors.hpp"
+#include "spindle/runtime/executor.hpp"
 #include "spindle/runtime/hooks.hpp"
 #include "spindle/runtime/join_handle.hpp"
 #include "spindle/runtime/task.hpp"
@@ -245,7 +246,7 @@ class Handle {
   /// which to create I/O objects from outside the runtime (inside a task,
   /// spindle::this_executor() picks the task's own worker). Valid until the
   /// runtime shuts down.
-  [[nodiscard]] asio::io_context::executor_type executor() const;
+  [[nodiscard]] Executor executor() const;
 
   /// Number of worker threads (1 for current_thread).
   [[nodiscard]] std::size_t num_workers() const;

@@ -3,7 +3,7 @@
 //   spindle::use_task              completion token: `co_await op(..., spindle::use_task)`
 //   spindle::as_result(use_task)   the same, returning the error code instead of throwing
 //   spindle::this_executor()       the executor of the worker the calling task runs on
-//   spindle::Executor              asio::io_context::executor_type
+//   spindle::Executor              a worker's io_context executor (executor.hpp)
 //
 // Example:
 //   spindle::Task<void> echo(asio::ip::tcp::socket s) {
@@ -82,12 +82,11 @@
 #include <utility>
 
 #include "spindle/runtime/detail/context.hpp"
+#include "spindle/runtime/errors.hpp"
+#include "spindle/runtime/executor.hpp"
 #include "spindle/runtime/waker.hpp"
 
 namespace spindle {
-
-/// The executor of a worker's io_context, on which I/O objects are created.
-using Executor = asio::io_context::executor_type;
 
 /// The completion token type of spindle::use_task.
 struct UseTask {
@@ -244,6 +243,20 @@ class CancelEmit {
 template <class Init>
 concept HasExecutor = requires(const Init& i) { i.get_executor(); };
 
+[[noreturn]] void throw_io_after_shutdown();
+
+/// An operation on an I/O object whose runtime has shut down would never
+/// complete (nobody runs its io_context): refuse it with RuntimeShutdown.
+template <class Ex>
+void check_runtime_alive(const Ex& ex) {
+  if constexpr (std::is_same_v<Ex, Executor>) {
+    if (ex.runtime_shut_down()) throw_io_after_shutdown();
+  } else if constexpr (requires { ex.template target<Executor>(); }) {
+    const Executor* e = ex.template target<Executor>();
+    if (e != nullptr && e->runtime_shut_down()) throw_io_after_shutdown();
+  }
+}
+
 /// What `op(..., use_task)` returns: starting the operation is deferred to
 /// the moment the awaiting task suspends.
 template <bool kAsResult, class Initiation, class InitArgs, class... Args>
@@ -262,6 +275,7 @@ class [[nodiscard]] IoAwaitable {
 
   [[nodiscard]] bool await_ready() const noexcept { return false; }
   void await_suspend(std::coroutine_handle<> h) {
+    if constexpr (HasExecutor<Initiation>) check_runtime_alive(init_.get_executor());
     state_ = new IoState<Args...>();
     state_->waker = current_waker(h, {&IoState<Args...>::is_done, state_});
     set_cancel_hook({&IoAwaitable::cancel_op, this});

@@ -48,6 +48,11 @@
 // waiting sender. A recv leaves the value in the channel for the next recv.
 // Nothing is lost or delivered twice.
 //
+// The value type T: an object type (no reference, void, function or C
+// array), not const or volatile, move-constructible, with a destructor that
+// does not throw. Each is a static_assert that says which one failed
+// (spindle/sync/detail/value_requirements.hpp). Copyable is not required.
+//
 // Thread safety: Senders (bounded and unbounded) may be copied, used and
 // destroyed on any threads, each object by one thread at a time. The
 // Receiver is one object: one thread (one task) at a time, and one recv()
@@ -74,6 +79,7 @@
 #include "spindle/sync/detail/errors.hpp"
 #include "spindle/sync/detail/mutex.hpp"
 #include "spindle/runtime/detail/thread_annotations.hpp"
+#include "spindle/sync/detail/value_requirements.hpp"
 #include "spindle/sync/detail/wait_list.hpp"
 #include "spindle/sync/oneshot.hpp"  // detail::block_on_waker
 
@@ -254,6 +260,8 @@ class Chan {
 /// What Sender and UnboundedSender share: the counted reference.
 template <class T>
 class SenderBase {
+  static_assert(spindle::sync::detail::check_channel_value<T, true>());
+
  public:
   /// Number of live senders of this channel (bounded and copies); 0 for an
   /// empty sender. A snapshot.
@@ -334,7 +342,8 @@ class Sender : public detail::SenderBase<T> {
   /// also if it closes while this send waits; UsageError on an empty
   /// sender. If the task is destroyed while waiting, the value is never
   /// queued and is destroyed with the task's frame.
-  [[nodiscard]] Send send(T value) {
+  [[nodiscard("the value is not sent until the Send is co_awaited (a discarded Send destroys it)")]]
+  Send send(T value) {
     return Send(&this->require("spindle::sync::mpsc::Sender::send on an empty sender"),
                 std::move(value));
   }
@@ -344,7 +353,8 @@ class Sender : public detail::SenderBase<T> {
   /// itself, untouched, when the channel is full. Throws SendError<T>
   /// (carrying the value) when the receiver is closed or gone; UsageError
   /// on an empty sender. Spends no budget. Safe from any thread.
-  [[nodiscard]] std::optional<T> try_send(T value) {
+  [[nodiscard("a full channel hands the value back in the result; discarding it loses the value")]]
+  std::optional<T> try_send(T value) {
     auto& chan = this->require("spindle::sync::mpsc::Sender::try_send on an empty sender");
     {
       detail::DeferredWake wake;  // woken after `lock` is released (declared first)
@@ -390,7 +400,8 @@ class Sender : public detail::SenderBase<T> {
 /// The awaitable of Sender<T>::send(value); holds the value until it is
 /// queued. Not copyable or movable; co_await it once.
 template <class T>
-class [[nodiscard]] Sender<T>::Send {
+class [[nodiscard("the value is not sent until the Send is co_awaited (a discarded Send destroys it)")]]
+Sender<T>::Send {
  public:
   Send(const Send&) = delete;
   Send& operator=(const Send&) = delete;
@@ -570,6 +581,8 @@ class UnboundedSender : public detail::SenderBase<T> {
 /// Destroying it closes the channel and destroys the values still queued.
 template <class T>
 class Receiver {
+  static_assert(spindle::sync::detail::check_channel_value<T, true>());
+
  public:
   class Recv;
 
@@ -591,13 +604,14 @@ class Receiver {
   /// sent; std::nullopt once the queue is empty and every sender is gone
   /// (or close() was called). Throws UsageError on an empty receiver, or
   /// when another recv of this receiver is already waiting.
-  [[nodiscard]] Recv recv() {
+  [[nodiscard("no value is received until the Recv is co_awaited")]] Recv recv() {
     return Recv(&require("spindle::sync::mpsc::Receiver::recv on an empty receiver"));
   }
 
   /// Never waits: the next value if one is queued, else std::nullopt (use
   /// is_closed() to tell "nothing yet" from "nothing ever again"). Safe from
   /// any thread. Spends no budget. Throws UsageError on an empty receiver.
+  [[nodiscard("the value received is destroyed when the result is discarded")]]
   std::optional<T> try_recv() {
     auto& chan = require("spindle::sync::mpsc::Receiver::try_recv on an empty receiver");
     detail::DeferredWake wake;  // woken after `lock` is released (declared first)
@@ -609,6 +623,7 @@ class Receiver {
   /// channel ends (std::nullopt). For threads outside the runtime: throws
   /// UsageError on a runtime worker thread (it would block the tasks that
   /// must send), or on an empty receiver.
+  [[nodiscard("the value received is destroyed when the result is discarded")]]
   std::optional<T> blocking_recv() {
     auto& chan = require("spindle::sync::mpsc::Receiver::blocking_recv on an empty receiver");
     if (spindle::detail::tls_context.worker != nullptr) {
@@ -706,7 +721,7 @@ class Receiver {
 
 /// The awaitable of Receiver<T>::recv(). Not copyable or movable; co_await it once.
 template <class T>
-class [[nodiscard]] Receiver<T>::Recv {
+class [[nodiscard("no value is received until the Recv is co_awaited")]] Receiver<T>::Recv {
  public:
   Recv(const Recv&) = delete;
   Recv& operator=(const Recv&) = delete;
@@ -796,6 +811,7 @@ class [[nodiscard]] Receiver<T>::Recv {
 /// Throws std::invalid_argument when capacity is 0 (use unbounded_channel()
 /// for no limit) or above kMaxCapacity; std::bad_alloc.
 template <class T>
+[[nodiscard("a channel whose ends are discarded is destroyed at once")]]
 std::pair<Sender<T>, Receiver<T>> channel(std::size_t capacity) {
   if (capacity == 0) {
     throw std::invalid_argument(
@@ -813,6 +829,7 @@ std::pair<Sender<T>, Receiver<T>> channel(std::size_t capacity) {
 /// Creates an unbounded channel: send() never waits (memory is the limit).
 /// Throws std::bad_alloc.
 template <class T>
+[[nodiscard("a channel whose ends are discarded is destroyed at once")]]
 std::pair<UnboundedSender<T>, Receiver<T>> unbounded_channel() {
   auto chan = std::make_shared<detail::Chan<T>>(0);
   return {UnboundedSender<T>(chan), Receiver<T>(chan)};

@@ -63,7 +63,8 @@
 // reachable through a guard, and a guard exists for one holder at a time;
 // one guard must not be used by two threads at once (it may move between
 // threads, e.g. with its task). The Mutex must outlive every guard and every
-// task waiting on it.
+// task waiting on it; destroying it while tasks wait in lock() is a fatal
+// error ("spindle::sync::Mutex destroyed while tasks wait to lock it").
 #pragma once
 
 #include <coroutine>
@@ -80,7 +81,7 @@ class Mutex;
 
 /// Exclusive access to a Mutex's value; unlocks when destroyed. Move-only.
 template <class T>
-class [[nodiscard]] MutexGuard {
+class [[nodiscard("the mutex is unlocked at once when the MutexGuard is discarded")]] MutexGuard {
  public:
   MutexGuard(MutexGuard&& other) noexcept
       : value_(std::exchange(other.value_, nullptr)), permit_(std::move(other.permit_)) {}
@@ -132,17 +133,28 @@ class Mutex {
   explicit Mutex(std::in_place_t, Args&&... args) : value_(std::forward<Args>(args)...) {}
   Mutex(const Mutex&) = delete;
   Mutex& operator=(const Mutex&) = delete;
-  /// Precondition: unlocked and nobody waiting (fatal when tasks wait).
-  ~Mutex() = default;
+  /// Precondition: unlocked and nobody waiting. Destroying a Mutex while
+  /// tasks wait in lock() is a fatal error that names the Mutex (their
+  /// frames would point at a dead mutex).
+  ~Mutex() {
+    // Checked here, before sem_ is destroyed, so that the message names
+    // the type the user declared rather than its Semaphore.
+    if (sem_.waiter_count() != 0) {
+      detail::fatal("spindle::sync::Mutex destroyed while tasks wait to lock it");
+    }
+  }
 
   /// co_await inside a spindle task: waits for the lock (FIFO) and returns
   /// the guard. Completes at once when unlocked and nobody is queued. Never
   /// throws from the await (the underlying semaphore is never closed).
-  [[nodiscard]] Lock lock() noexcept { return Lock(this); }
+  [[nodiscard("the mutex is not locked until the Lock is co_awaited")]] Lock lock() noexcept {
+    return Lock(this);
+  }
 
   /// Never waits: the guard if the mutex is unlocked and nobody is queued,
   /// else std::nullopt. Spends no budget.
-  [[nodiscard]] std::optional<MutexGuard<T>> try_lock() {
+  [[nodiscard("the mutex is unlocked at once when the result is discarded")]]
+  std::optional<MutexGuard<T>> try_lock() {
     std::optional<SemaphorePermit> permit = sem_.try_acquire(1);
     if (!permit) return std::nullopt;
     return MutexGuard<T>(&value_, std::move(*permit));
@@ -158,7 +170,7 @@ class Mutex {
 
 /// The awaitable of Mutex<T>::lock(). Not copyable or movable; co_await it once.
 template <class T>
-class [[nodiscard]] Mutex<T>::Lock {
+class [[nodiscard("the mutex is not locked until the Lock is co_awaited")]] Mutex<T>::Lock {
  public:
   Lock(const Lock&) = delete;
   Lock& operator=(const Lock&) = delete;

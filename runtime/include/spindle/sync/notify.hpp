@@ -73,7 +73,8 @@ class Notify {
   /// The awaitable for the next notification. Creating it records the
   /// current notify_waiters() count (see the file comment); co_await it
   /// inside a spindle task. Takes the internal lock briefly.
-  [[nodiscard]] Notified notified();
+  [[nodiscard("nothing waits for a notification until the Notified is co_awaited")]] Notified
+  notified();
 
   /// Wakes the oldest waiting task, or stores the permit if none waits.
   /// Never blocks beyond the internal lock.
@@ -116,7 +117,8 @@ class Notify {
 
 /// The awaitable of Notify::notified(). Not copyable or movable (it is the
 /// wait-list node while its task waits); co_await it once.
-class [[nodiscard]] Notify::Notified {
+class [[nodiscard("nothing waits for a notification until the Notified is co_awaited")]]
+Notify::Notified {
  public:
   Notified(const Notified&) = delete;
   Notified& operator=(const Notified&) = delete;

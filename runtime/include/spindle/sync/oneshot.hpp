@@ -17,6 +17,10 @@
 // delivers nothing twice — the value stays in the channel until the Receiver
 // is destroyed. Destroying the Receiver first makes send() return false.
 //
+// The value type T: an object type (no reference, void, function or C
+// array), move-constructible, with a destructor that does not throw; each
+// is a static_assert that says which one failed.
+//
 // Thread safety: the Sender and the Receiver may be used concurrently by
 // different threads; each one must not be used by two threads at once.
 // Memory: one heap block per channel, freed when both ends are gone.
@@ -32,6 +36,7 @@
 #include "spindle/runtime/detail/task_alloc.hpp"
 #include "spindle/runtime/errors.hpp"
 #include "spindle/runtime/waker.hpp"
+#include "spindle/sync/detail/value_requirements.hpp"
 
 namespace spindle::detail {
 void check_may_block(const char* what);  // runtime/src/task_cell.cpp
@@ -91,6 +96,8 @@ class Receiver;
 /// The sending end. Move-only.
 template <class T>
 class Sender {
+  static_assert(detail::check_channel_value<T, false>());
+
  public:
   Sender() noexcept = default;
   Sender(Sender&& o) noexcept : state_(std::exchange(o.state_, nullptr)) {}
@@ -150,6 +157,8 @@ class Sender {
 /// The receiving end. Move-only. Await it once.
 template <class T>
 class Receiver {
+  static_assert(detail::check_channel_value<T, false>());
+
  public:
   Receiver() noexcept = default;
   Receiver(Receiver&& o) noexcept
@@ -175,6 +184,7 @@ class Receiver {
   /// Never blocks: the value if it has been sent, std::nullopt if not yet.
   /// Throws RecvError when the sender was dropped unsent, UsageError when
   /// the value was already received.
+  [[nodiscard("the value received is destroyed when the result is discarded")]]
   std::optional<T> try_recv() {
     std::uint32_t f = flags();
     if ((f & S::kValue) != 0) return take();
@@ -185,6 +195,7 @@ class Receiver {
   /// Blocks the calling thread until the value is sent (or the sender is
   /// dropped: RecvError). For threads outside the runtime; throws
   /// UsageError on a runtime worker thread.
+  [[nodiscard("the value received is destroyed when the result is discarded")]]
   T blocking_recv() {
     spindle::detail::check_may_block("spindle::sync::Receiver::blocking_recv()");
     if ((flags() & (S::kValue | S::kTxDropped)) == 0) {
@@ -261,7 +272,7 @@ class Receiver {
     s->release();  // an unread value dies with the block
   }
 
-  struct Awaiter {
+  struct [[nodiscard("no value is received until the awaiter is co_awaited")]] Awaiter {
     Receiver* self;
     coop::BudgetedReady coop;  // a value already waiting costs one budget unit
     [[nodiscard]] bool await_ready() {
@@ -288,6 +299,7 @@ class Receiver {
 
 /// Creates a connected oneshot channel. Throws std::bad_alloc.
 template <class T>
+[[nodiscard("a channel whose ends are discarded is destroyed at once")]]
 std::pair<Sender<T>, Receiver<T>> oneshot() {
   auto* s = new detail::OneshotState<T>();
   return {Sender<T>(s), Receiver<T>(s)};

@@ -62,7 +62,8 @@ class Semaphore;
 /// Owns `count()` permits of a Semaphore and returns them when destroyed.
 /// Move-only. Thread safety: one permit object must not be used by two
 /// threads at once; it may be moved to and destroyed on any thread.
-class [[nodiscard]] SemaphorePermit {
+class [[nodiscard("the permits go back at once when the SemaphorePermit is discarded")]]
+SemaphorePermit {
  public:
   /// An empty permit (count() == 0).
   SemaphorePermit() noexcept = default;
@@ -129,12 +130,14 @@ class Semaphore {
   /// co_await) when the semaphore is or becomes closed. A request larger
   /// than the permits in circulation waits until add_permits() makes it
   /// possible (or close()).
-  [[nodiscard]] Acquire acquire(std::size_t n = 1) noexcept;
+  [[nodiscard("no permit is acquired until the Acquire is co_awaited")]] Acquire acquire(
+      std::size_t n = 1) noexcept;
 
   /// Never waits: `n` permits if they are free and nobody is queued, else
   /// std::nullopt. Throws Closed when the semaphore is closed. Spends no
   /// budget.
-  [[nodiscard]] std::optional<SemaphorePermit> try_acquire(std::size_t n = 1) {
+  [[nodiscard("the permits go back at once when the result is discarded")]]
+  std::optional<SemaphorePermit> try_acquire(std::size_t n = 1) {
     detail::Lock lock(mu_);
     if (closed_) throw_closed();
     if (!waiters_.empty() || permits_ < n) return std::nullopt;
@@ -243,7 +246,7 @@ class Semaphore {
 
 /// The awaitable of Semaphore::acquire(n). Not copyable or movable (it is
 /// the wait-list node while its task waits); co_await it once.
-class [[nodiscard]] Semaphore::Acquire {
+class [[nodiscard("no permit is acquired until the Acquire is co_awaited")]] Semaphore::Acquire {
  public:
   Acquire(const Acquire&) = delete;
   Acquire& operator=(const Acquire&) = delete;
