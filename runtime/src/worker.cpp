@@ -78,7 +78,10 @@ void Worker::run(CellBase* until) {
       flush_deferred();
       task = next_task();
     }
-    if (task == nullptr) task = steal_work();
+    if (task == nullptr) {
+      task = steal_work();
+      boundary_valid_ = false;  // searching took time that no poll should be charged
+    }
     if (task != nullptr) {
       run_task(task);
       continue;
@@ -143,7 +146,10 @@ void Worker::run_task(CellBase* task) {
   if (searching_) {
     searching_ = false;
     // The last searcher found work: wake another to keep looking.
-    if (core_.idle().transition_worker_from_searching()) core_.notify_parked();
+    if (core_.idle().transition_worker_from_searching()) {
+      core_.notify_parked();
+      boundary_valid_ = false;  // the wake-up post is nobody's poll
+    }
   }
   poll(task);
   for (int i = 0; i < kMaxLifoPolls; ++i) {
@@ -159,9 +165,11 @@ void Worker::run_task(CellBase* task) {
 void Worker::poll(CellBase* task) noexcept {
   switch (transition_to_running(task)) {
     case RunTransition::kGone:
+      boundary_valid_ = false;    // a dealloc is nobody's poll
       core_.drop_task_ref(task);  // completed while queued (shutdown)
       return;
     case RunTransition::kAbort:
+      boundary_valid_ = false;  // destroying the frame is nobody's poll
       abort(task);
       return;
     case RunTransition::kRun:
@@ -229,6 +237,10 @@ void Worker::poll(CellBase* task) noexcept {
     boundary_valid_ = false;  // this poll was not timed: its end is unknown
   }
   if (done) {
+    // Destroying the frame (by-value parameters live there), the drop
+    // hooks and waking the joiner take time on no task's behalf: the next
+    // poll reads the clock again instead of starting at this poll's end.
+    boundary_valid_ = false;
     core_.finish_task(task);
     return;
   }

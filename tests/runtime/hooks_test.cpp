@@ -142,6 +142,48 @@ TEST(TaskHooks, AWakeFromAnotherThreadDuringThePollIsReportedAtThePollsEnd) {
   EXPECT_EQ(ends[1].at, ManualClock::at(microseconds(7)));
 }
 
+/// A by-value parameter whose destruction takes 5 ms (of the manual clock).
+struct SlowToDestroy {
+  ManualClock* clock;
+  explicit SlowToDestroy(ManualClock* c) : clock(c) {}
+  SlowToDestroy(SlowToDestroy&& o) noexcept : clock(std::exchange(o.clock, nullptr)) {}
+  ~SlowToDestroy() {
+    if (clock != nullptr) clock->advance(std::chrono::milliseconds(5));
+  }
+};
+
+TEST(TaskHooks, TeardownOfOneTaskIsNotChargedToTheNextTasksPoll) {
+  // Task A finishes; destroying its frame (a by-value parameter) takes 5 ms.
+  // Task B, next on the same worker, does nothing: its poll must not start
+  // at A's poll end, or B would be charged A's teardown.
+  auto clock = std::make_shared<ManualClock>();
+  auto rt = Runtime::Builder().current_thread().clock(clock->source()).build();
+  for (int i = 0; i < 10; ++i) {
+    RecordingHooks a_hooks;
+    RecordingHooks b_hooks;
+    rt.block_on([](Handle h, RecordingHooks& a_hooks, RecordingHooks& b_hooks,
+                   ManualClock& clock) -> Task<void> {
+      // B first, then A: A takes the LIFO slot and runs first, B follows.
+      auto b = h.spawn_with_hooks([]() -> Task<void> { co_return; }(), &b_hooks);
+      auto a = h.spawn_with_hooks([](SlowToDestroy) -> Task<void> { co_return; }(
+                                      SlowToDestroy(&clock)),
+                                  &a_hooks);
+      // Join B first: A's completion then wakes nobody, and nothing else
+      // runs between A's teardown and B's poll.
+      co_await std::move(b);
+      co_await std::move(a);
+    }(rt.handle(), a_hooks, b_hooks, *clock));
+    ASSERT_TRUE(a_hooks.wait_released());
+    ASSERT_TRUE(b_hooks.wait_released());
+    auto starts = of(b_hooks, Kind::kPollStart);
+    auto ends = of(b_hooks, Kind::kPollEnd);
+    ASSERT_EQ(starts.size(), 1U);
+    ASSERT_EQ(ends.size(), 1U);
+    EXPECT_EQ(ends[0].at - starts[0].at, std::chrono::nanoseconds(0)) << "round " << i;
+    EXPECT_EQ(b_hooks.violations(), "");
+  }
+}
+
 TEST(TaskHooks, InstantsComeFromTheInjectedClock) {
   auto clock = std::make_shared<ManualClock>();
   RecordingHooks hooks;
