@@ -127,6 +127,7 @@
 #include "spindle/runtime/detail/context.hpp"
 #include "spindle/runtime/errors.hpp"
 #include "spindle/runtime/join_handle.hpp"
+#include "task_state.hpp"
 #include "worker.hpp"
 
 namespace spindle::detail {
@@ -255,16 +256,7 @@ void Core::spawn_blocking(CellBase* cell, SourceLocation loc) {
   } catch (...) {
     // No thread could be started for it: cancel it here, as nobody else
     // will, and release the reference its JoinHandle would have held.
-    std::uint64_t cur = cell->state_.load(std::memory_order_acquire);
-    bool claimed = false;
-    while ((cur & (kRunning | kComplete)) == 0) {
-      if (cell->state_.compare_exchange_weak(cur, cur | kRunning | kCancelled,
-                                             std::memory_order_acq_rel,
-                                             std::memory_order_acquire)) {
-        claimed = true;
-        break;
-      }
-    }
+    const bool claimed = claim_to_cancel(cell, false);
     if (claimed) {
       cancel_task(cell, true);
     } else {
@@ -338,9 +330,7 @@ void Core::cancel_task(CellBase* task, bool scheduler_ref) noexcept {
 
 void Core::complete(CellBase* task, bool cancelled, std::uint64_t refs) noexcept {
   if (task->hooks_ != nullptr) task->hooks_->on_drop(cancelled);
-  // acq_rel: release publishes the output to the JoinHandle; acquire makes
-  // a waker it registered (before setting JOIN_WAKER) visible to us.
-  std::uint64_t prev = task->state_.fetch_xor(kRunning | kComplete, std::memory_order_acq_rel);
+  const std::uint64_t prev = transition_to_complete(task);
   if ((prev & kJoinInterest) == 0) {
     // Detached: nobody will read the output.
     if (std::exception_ptr e = task->vtable_->drop_output(task)) report_unobserved(task, e);
@@ -527,23 +517,9 @@ bool Core::shutdown(std::optional<std::chrono::nanoseconds> timeout) {
 
 void Core::shutdown_task(CellBase* task) noexcept {
   // We hold the owned list's reference (pop_any transferred it).
-  std::uint64_t cur = task->state_.load(std::memory_order_acquire);
-  for (;;) {
-    if ((cur & (kRunning | kComplete)) != 0) {
-      drop_task_ref(task);  // not ours to destroy (cannot happen once workers stopped)
-      return;
-    }
-    if ((cur & kWaking) != 0) {
-      // A foreign thread is inside the task's on_wake hook: let it finish.
-      std::this_thread::yield();
-      cur = task->state_.load(std::memory_order_acquire);
-      continue;
-    }
-    // Claim the frame: RUNNING makes every other path leave it alone.
-    if (task->state_.compare_exchange_weak(cur, cur | kRunning | kCancelled,
-                                           std::memory_order_acq_rel, std::memory_order_acquire)) {
-      break;
-    }
+  if (!claim_to_cancel(task, true)) {
+    drop_task_ref(task);  // not ours to destroy (cannot happen once workers stopped)
+    return;
   }
   task->vtable_->cancel(task);
   complete(task, true, 1);

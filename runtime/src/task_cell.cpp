@@ -5,6 +5,7 @@
 #include <string>
 
 #include "scheduler.hpp"
+#include "task_state.hpp"
 #include "spindle/runtime/detail/context.hpp"
 #include "spindle/runtime/join_handle.hpp"
 #include "spindle/runtime/yield.hpp"
@@ -58,7 +59,7 @@ CellBase* current_or_die(const char* what) noexcept {
 
 void wake_task_by_val(CellBase* cell) noexcept {
   note_self_wake(cell);
-  switch (cell->transition_to_notified_by_val()) {
+  switch (transition_to_notified_by_val(cell)) {
     case WakeAction::kNothing:
       return;
     case WakeAction::kSubmit:
@@ -72,11 +73,11 @@ void wake_task_by_val(CellBase* cell) noexcept {
 
 void wake_task_by_ref(CellBase* cell) noexcept {
   note_self_wake(cell);
-  if (cell->transition_to_notified_by_ref() == WakeAction::kSubmit) submit(cell);
+  if (transition_to_notified_by_ref(cell) == WakeAction::kSubmit) submit(cell);
 }
 
 void abort_task(CellBase* cell) noexcept {
-  if (cell->transition_to_notified_and_cancel() == WakeAction::kSubmit) {
+  if (transition_to_notified_and_cancel(cell) == WakeAction::kSubmit) {
     cell->core_->schedule(cell, false);
   }
 }

@@ -89,80 +89,8 @@ class CellBase {
   CellBase(const CellBase&) = delete;
   CellBase& operator=(const CellBase&) = delete;
 
-  // ---- state transitions (each is one atomic read-modify-write) ----------
-
-  /// wake() on a Waker that owns one reference: the reference is consumed.
-  WakeAction transition_to_notified_by_val() noexcept {
-    std::uint64_t cur = state_.load(std::memory_order_acquire);
-    for (;;) {
-      std::uint64_t next;
-      WakeAction action;
-      if ((cur & kRunning) != 0) {
-        // Polled right now: the worker re-queues it when the poll ends. The
-        // scheduler holds a reference while RUNNING, so ours cannot be last.
-        next = (cur | kNotified) - kRefOne;
-        action = WakeAction::kNothing;
-      } else if ((cur & (kComplete | kNotified)) != 0) {
-        next = cur - kRefOne;
-        action = ref_count(next) == 0 ? WakeAction::kDealloc : WakeAction::kNothing;
-      } else {
-        // Idle: our reference becomes the scheduler's.
-        next = cur | kNotified | (hooks_ != nullptr ? kWaking : 0);
-        action = WakeAction::kSubmit;
-      }
-      // acq_rel: release publishes what the waker wrote before waking (a
-      // channel value) to the poll that follows; acquire orders a dealloc
-      // after every other owner's last use.
-      if (state_.compare_exchange_weak(cur, next, std::memory_order_acq_rel,
-                                       std::memory_order_acquire)) {
-        return action;
-      }
-    }
-  }
-
-  /// wake_by_ref(): the waker keeps its reference; a submit takes a new one.
-  WakeAction transition_to_notified_by_ref() noexcept {
-    std::uint64_t cur = state_.load(std::memory_order_acquire);
-    for (;;) {
-      std::uint64_t next;
-      if ((cur & kRunning) != 0) {
-        if ((cur & kNotified) != 0) return WakeAction::kNothing;
-        next = cur | kNotified;
-      } else if ((cur & (kComplete | kNotified)) != 0) {
-        return WakeAction::kNothing;
-      } else {
-        next = (cur | kNotified | (hooks_ != nullptr ? kWaking : 0)) + kRefOne;
-      }
-      if (state_.compare_exchange_weak(cur, next, std::memory_order_acq_rel,
-                                       std::memory_order_acquire)) {
-        return (cur & kRunning) != 0 ? WakeAction::kNothing : WakeAction::kSubmit;
-      }
-    }
-  }
-
-  /// abort(): request cancellation; kSubmit when the caller must queue the
-  /// task so that a worker destroys it (it holds a new scheduler reference).
-  WakeAction transition_to_notified_and_cancel() noexcept {
-    std::uint64_t cur = state_.load(std::memory_order_acquire);
-    for (;;) {
-      std::uint64_t next;
-      WakeAction action = WakeAction::kNothing;
-      if ((cur & (kComplete | kCancelled)) != 0) {
-        return WakeAction::kNothing;
-      } else if ((cur & kRunning) != 0) {
-        next = cur | kCancelled | kNotified;  // the poll's end sees it
-      } else if ((cur & kNotified) != 0) {
-        next = cur | kCancelled;  // the worker that dequeues it sees it
-      } else {
-        next = (cur | kCancelled | kNotified) + kRefOne;
-        action = WakeAction::kSubmit;
-      }
-      if (state_.compare_exchange_weak(cur, next, std::memory_order_acq_rel,
-                                       std::memory_order_acquire)) {
-        return action;
-      }
-    }
-  }
+  // ---- what JoinHandle<T> needs (the scheduler's transitions, each one
+  // atomic read-modify-write, live in runtime/src/task_state.hpp) --------
 
   /// Drops `n` references; true when they were the last (caller deallocates).
   bool ref_dec(std::uint64_t n = 1) noexcept {
