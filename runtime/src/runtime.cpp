@@ -92,6 +92,37 @@ Executor this_executor() {
   return worker->executor();
 }
 
+namespace detail {
+asio::io_context::executor_type this_io_executor() {
+  Worker* worker = tls_context.worker;
+  if (worker == nullptr) {
+    throw UsageError("spindle: a timer (sleep, timeout) was awaited outside a runtime worker");
+  }
+  return worker->io().get_executor();
+}
+
+WorkerTimer* take_timer(std::chrono::steady_clock::time_point at) {
+  Worker* worker = tls_context.worker;
+  if (worker == nullptr) {
+    throw UsageError("spindle: a timer (sleep, timeout) was awaited outside a runtime worker");
+  }
+  if (WorkerTimer* t = worker->pop_timer()) {
+    t->expires_at(at);
+    return t;
+  }
+  return new WorkerTimer(worker->io().get_executor(), at);
+}
+
+void give_back_timer(WorkerTimer* t) noexcept {
+  t->cancel();
+  Worker* worker = tls_context.worker;
+  if (worker != nullptr && &t->get_executor().context() == &worker->io() && worker->push_timer(t)) {
+    return;
+  }
+  delete t;
+}
+}  // namespace detail
+
 // ---- Runtime -----------------------------------------------------------------------
 
 Runtime& Runtime::operator=(Runtime&& other) noexcept {

@@ -28,9 +28,11 @@ Worker::Worker(Core& core, std::size_t index)
       task_timing_(core.config().poll_timing) {
 
   work_.emplace(host_->io().get_executor());
+  timer_pool_.reserve(kTimerPoolSize);
 }
 
 Worker::~Worker() {
+  timer_pool_.clear();
   work_.reset();
   if (host_ != nullptr) host_->unref();
 }
@@ -495,6 +497,8 @@ void Worker::unpark() {
 void Worker::stop_io() noexcept { host_->io().stop(); }
 
 void Worker::destroy_io() noexcept {
+  io_closing_ = true;
+  timer_pool_.clear();  // idle timers: nothing pending on them
   work_.reset();
   // Pending handlers are destroyed now (releasing the task references their
   // wakers hold); the io_context itself lives on while an Executor — an I/O

@@ -6,6 +6,7 @@
 #include <asio/io_context.hpp>
 
 #include "spindle/runtime/executor.hpp"
+#include "spindle/runtime/time.hpp"
 #include <array>
 #include <atomic>
 #include <cstddef>
@@ -102,6 +103,20 @@ class Worker {
 
   LocalQueue& queue() noexcept { return queue_; }
   asio::io_context& io() noexcept { return host_->io(); }
+  /// The cache of idle timers (spindle::sleep, timeout), used only by this
+  /// worker's thread: pop_timer() returns null when empty; push_timer()
+  /// false when full (the caller deletes the timer).
+  WorkerTimer* pop_timer() noexcept {
+    if (timer_pool_.empty()) return nullptr;
+    WorkerTimer* t = timer_pool_.back().release();
+    timer_pool_.pop_back();
+    return t;
+  }
+  bool push_timer(WorkerTimer* t) noexcept {
+    if (timer_pool_.size() >= kTimerPoolSize || io_closing_) return false;
+    timer_pool_.emplace_back(t);  // capacity reserved: never allocates
+    return true;
+  }
   /// An Executor on this worker's io_context (keeps it alive, see executor.hpp).
   [[nodiscard]] Executor executor() { return Executor(host_->io().get_executor(), host_); }
   [[nodiscard]] std::size_t index() const noexcept { return index_; }
@@ -154,6 +169,9 @@ class Worker {
   CellBase* deferred_tail_ = nullptr;  //   (linked through queue_next_)
   CellBase* lifo_ = nullptr;              // the task woken last by a running task; not stealable
   IoHost* host_;  // our io_context (timers, I/O, the parking place); one reference
+  static constexpr std::size_t kTimerPoolSize = 64;          // idle timers kept
+  std::vector<std::unique_ptr<WorkerTimer>> timer_pool_;     // idle timers on io()
+  bool io_closing_ = false;                                  // destroy_io() began
   std::optional<asio::executor_work_guard<asio::io_context::executor_type>>
       work_;                            // keeps run_one blocking
   bool searching_ = false;              // counted in Idle's num_searching

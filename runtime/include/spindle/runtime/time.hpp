@@ -41,6 +41,46 @@
 
 namespace spindle {
 
+namespace detail {
+/// The io_context executor of the worker running the calling task, without
+/// the keep-alive reference of spindle::Executor: for spindle's own timers,
+/// which live in task frames and so never outlive the runtime's shutdown.
+/// Throws UsageError outside a worker.
+asio::io_context::executor_type this_io_executor();
+/// A steady_timer on a worker's io_context, without type erasure.
+using WorkerTimer = asio::basic_waitable_timer<std::chrono::steady_clock,
+                                               asio::wait_traits<std::chrono::steady_clock>,
+                                               asio::io_context::executor_type>;
+
+/// A WorkerTimer on the calling worker set to expire at `at`, from that
+/// worker's small cache of idle timers (constructing one looks its service
+/// up under a lock). Throws UsageError outside a worker.
+WorkerTimer* take_timer(std::chrono::steady_clock::time_point at);
+/// Cancels `t`'s wait (its handler then runs with operation_aborted) and
+/// gives it back to the cache of the calling worker if it belongs there,
+/// else destroys it.
+void give_back_timer(WorkerTimer* t) noexcept;
+
+/// Owns a timer from take_timer() until destroyed.
+class PooledTimer {
+ public:
+  PooledTimer() noexcept = default;
+  PooledTimer(PooledTimer&& o) noexcept : t_(std::exchange(o.t_, nullptr)) {}
+  PooledTimer& operator=(PooledTimer&&) = delete;
+  ~PooledTimer() {
+    if (t_ != nullptr) give_back_timer(t_);
+  }
+  void arm(std::chrono::steady_clock::time_point at) { t_ = take_timer(at); }
+  WorkerTimer* operator->() const noexcept { return t_; }
+  void reset() noexcept {
+    if (t_ != nullptr) give_back_timer(std::exchange(t_, nullptr));
+  }
+
+ private:
+  WorkerTimer* t_ = nullptr;  // the timer; null until armed
+};
+}  // namespace detail
+
 /// Reported by timeout() when its deadline passed first. The inner task has
 /// been cancelled and destroyed before this is thrown.
 class TimedOut : public Error {
@@ -76,7 +116,7 @@ class [[nodiscard("a spindle::Sleep does not wait until it is co_awaited")]] Sle
   /// Starts the timer on the current worker. Throws UsageError outside a task.
   void await_suspend(std::coroutine_handle<> h) {
     if (coop_.exhausted()) return coop::forced_yield(h);
-    timer_.emplace(this_executor(), deadline_);
+    timer_.arm(deadline_);
     state_ = new detail::IoState<asio::error_code>();
     state_->waker = current_waker(h, {&detail::IoState<asio::error_code>::is_done, state_});
     timer_->async_wait(detail::IoHandler<asio::error_code>(state_));
@@ -85,7 +125,7 @@ class [[nodiscard("a spindle::Sleep does not wait until it is co_awaited")]] Sle
 
  private:
   std::chrono::steady_clock::time_point deadline_;     // when to resume
-  std::optional<asio::steady_timer> timer_;            // created at suspension
+  detail::PooledTimer timer_;                          // armed at suspension
   detail::IoState<asio::error_code>* state_ = nullptr;  // shared with the timer's handler
   coop::BudgetedReady coop_;                           // an expired deadline spends budget
 };
@@ -126,10 +166,10 @@ class Deadline {
   }
   /// Starts the timer on the current worker; its expiry wakes the task.
   void arm() {
-    timer_.emplace(this_executor(), at_);
+    timer_.arm(at_);
     state_ = new IoState<asio::error_code>();
     state_->waker = current_task_waker();
-    timer_->async_wait(IoHandler<asio::error_code>(state_));
+    timer_->async_wait(Expiry(state_));
   }
   /// The expiry as a readiness source for LaneSet::wait().
   [[nodiscard]] ReadyCheck ready_check() const noexcept {
@@ -137,8 +177,32 @@ class Deadline {
   }
 
  private:
+  /// The timer's handler. Unlike IoHandler it does not wake the task when
+  /// the wait was cancelled: that only happens when the Deadline is dropped
+  /// (the operand finished first), and nobody waits for it then.
+  class Expiry {
+   public:
+    explicit Expiry(IoState<asio::error_code>* s) noexcept : state_(s) {}
+    Expiry(Expiry&& o) noexcept : state_(std::exchange(o.state_, nullptr)) {}
+    Expiry& operator=(Expiry&&) = delete;
+    ~Expiry() {
+      if (state_ != nullptr) state_->release();  // destroyed unrun (shutdown)
+    }
+    void operator()(const asio::error_code& ec) {
+      IoState<asio::error_code>* s = std::exchange(state_, nullptr);
+      s->results.emplace(ec);
+      s->done.store(true, std::memory_order_release);
+      Waker w = std::move(s->waker);
+      s->release();
+      if (ec != asio::error::operation_aborted) std::move(w).wake();
+    }
+
+   private:
+    IoState<asio::error_code>* state_;  // shared state; null once invoked or moved from
+  };
+
   std::chrono::steady_clock::time_point at_;      // the deadline
-  std::optional<asio::steady_timer> timer_;       // created by arm()
+  PooledTimer timer_;                             // armed by arm()
   IoState<asio::error_code>* state_ = nullptr;    // shared with the timer's handler
 };
 
