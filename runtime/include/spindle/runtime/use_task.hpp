@@ -50,9 +50,12 @@
 // sets, and Asio's composed operations over them (async_read,
 // async_read_until, async_write, ...), which forward the slot. An
 // operation that ignores cancellation — name resolution
-// (ip::basic_resolver::async_resolve) and posix::stream_descriptor on
-// regular files, for example — keeps the task's frame alive until it
-// completes on its own. Data that an operation had already received when
+// (ip::basic_resolver::async_resolve, which Asio runs on a private thread
+// and cannot interrupt), or a hand-written operation that does not look at
+// its handler's cancellation slot — keeps the task's frame alive until it
+// completes on its own. Cancellation is emitted on the executor the
+// initiation names (an I/O object's get_executor()); for an initiation
+// that names none it is emitted on the thread that cancels. Data that an operation had already received when
 // the cancellation reached it completes the operation normally: that data
 // goes with the cancelled task (completion-based I/O cannot give it back).
 //
