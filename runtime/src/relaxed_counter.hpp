@@ -15,7 +15,6 @@ class RelaxedCounter {
   void add(std::uint64_t n = 1) noexcept {
     value_.store(value_.load(std::memory_order_relaxed) + n, std::memory_order_relaxed);
   }
-  void set(std::uint64_t v) noexcept { value_.store(v, std::memory_order_relaxed); }
   [[nodiscard]] std::uint64_t get() const noexcept {
     return value_.load(std::memory_order_relaxed);
   }

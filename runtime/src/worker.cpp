@@ -452,7 +452,6 @@ void Worker::begin_busy(Instant now) noexcept {
                         std::memory_order_release);
 }
 
-void Worker::account_busy(Instant now) noexcept { close_busy(now, true); }
 void Worker::end_busy(Instant now) noexcept { close_busy(now, false); }
 
 void Worker::close_busy(Instant now, bool reopen) noexcept {

@@ -148,7 +148,6 @@ class Worker {
   void maintenance();
   void drive_stuck_io();
   void poll_io();
-  void account_busy(Instant now) noexcept;  // close the busy period and open a new one
   void begin_busy(Instant now) noexcept;
   void end_busy(Instant now) noexcept;
   void close_busy(Instant now, bool reopen) noexcept;
