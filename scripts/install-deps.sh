@@ -5,19 +5,20 @@
 set -euo pipefail
 
 packages=(
-  # toolchain
-  cmake make g++ clang libclang-rt-dev
+  # toolchain: GCC 12 and Clang 14 (Debian 12's defaults), Clang 16 (the
+  # clang-release preset; the recommended compiler) with its sanitizer runtimes
+  cmake make g++ clang libclang-rt-dev clang-16 libclang-rt-16-dev
   # runtime and monitor layers
   libasio-dev
   # the demo's command-line flags
   libabsl-dev
-  # exporter layer
-  prometheus-cpp-dev
-  # the demo service's HTTP parsing (examples/demo)
-  libhttp-parser-dev
+  # exporter layer: prometheus-cpp (the Collectable types; its pull library in
+  # the tests), its HTTP server's request parsing (also the demo's), TLS, gzip
+  prometheus-cpp-dev libhttp-parser-dev libssl-dev zlib1g-dev
   # tests and benchmarks; prometheus (with promtool) for the exporter's and
-  # deploy/'s checks and the end-to-end test, curl and python3 for its scripts
-  libgtest-dev libgmock-dev libbenchmark-dev prometheus curl python3
+  # deploy/'s checks and the end-to-end test, curl and python3 for its scripts,
+  # openssl for the exporter's TLS test certificates, wrk for its HTTP figures
+  libgtest-dev libgmock-dev libbenchmark-dev prometheus curl python3 openssl wrk
 )
 packages+=("$@")
 

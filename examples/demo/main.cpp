@@ -211,7 +211,7 @@ int run(const Options& o, const sigset_t& signals) {
                             .poll_timing(true)  // the runtime-wide histograms for /metrics
                             .build();
   demo::StallRing stall_ring(5);
-  auto stalls = std::make_unique<spindle::StallDetector>(
+  auto stalls = std::make_shared<spindle::StallDetector>(
       rt.handle(),
       spindle::StallDetector::Options{
           .threshold = kStallThreshold,
@@ -246,7 +246,7 @@ int run(const Options& o, const sigset_t& signals) {
       throw std::runtime_error(std::string(e.what()) +
                                " (--metrics ADDR:0 picks a free port; --metrics '' runs without)");
     }
-    exporter->add_runtime(rt.handle(), "main", stalls.get());
+    exporter->add_runtime(rt.handle(), "main", stalls);
     for (const demo::Route& r : routes->routes()) exporter->add_monitor(r.monitor);
     const auto [host, port] = split_host_port(o.metrics, "--metrics");
     asio::error_code ec;

@@ -1,10 +1,9 @@
 #include "basic_auth.hpp"
 
-#include <civetweb.h>
-
 #include <algorithm>
 #include <cstddef>
 #include <cstdint>
+#include <exception>
 #include <string>
 #include <utility>
 
@@ -28,9 +27,6 @@ bool iequals(std::string_view a, std::string_view b) noexcept {
            return lower(x) == lower(y);
          });
 }
-
-constexpr std::string_view kUnauthorizedBody =
-    "401 Unauthorized: this endpoint needs HTTP basic authentication.\n";
 
 }  // namespace
 
@@ -93,27 +89,18 @@ bool basic_credentials_match(std::string_view authorization, std::string_view us
   return user_ok && password_ok;
 }
 
-BasicAuthHandler::BasicAuthHandler(std::string user, std::string password, std::string_view realm)
+BasicAuth::BasicAuth(std::string user, std::string password, std::string_view realm)
     : user_(std::move(user)),
       password_(std::move(password)),
       challenge_("Basic realm=\"" + std::string(realm) + "\"") {}
 
-bool BasicAuthHandler::authorize(CivetServer* /*server*/, mg_connection* conn) {
+bool BasicAuth::allows(std::optional<std::string_view> authorization) const noexcept {
+  if (!authorization) return false;
   try {
-    const char* header = mg_get_header(conn, "Authorization");
-    if (header != nullptr && basic_credentials_match(header, user_, password_)) return true;
+    return basic_credentials_match(*authorization, user_, password_);
   } catch (const std::exception&) {
-    // Out of memory decoding the header: refused like a wrong password.
+    return false;  // out of memory decoding the header: refused like a wrong password
   }
-  // This runs on a civetweb thread: send what can be sent, never throw.
-  const std::string length = std::to_string(kUnauthorizedBody.size());
-  mg_response_header_start(conn, 401);
-  mg_response_header_add(conn, "WWW-Authenticate", challenge_.c_str(), -1);
-  mg_response_header_add(conn, "Content-Type", "text/plain; charset=utf-8", -1);
-  mg_response_header_add(conn, "Content-Length", length.c_str(), -1);
-  mg_response_header_send(conn);
-  mg_write(conn, kUnauthorizedBody.data(), kUnauthorizedBody.size());
-  return false;
 }
 
 }  // namespace spindle::detail

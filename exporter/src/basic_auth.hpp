@@ -4,28 +4,24 @@
 //   spindle::detail::equal_in_constant_time   a comparison whose time does not tell where
 //                                             two strings differ
 //   spindle::detail::basic_credentials_match  checks an Authorization header value
-//   spindle::detail::BasicAuthHandler         civetweb's authorization hook: 401 unless they match
+//   spindle::detail::BasicAuth                the exporter's check: credentials and challenge
 //
 // Example:
-//   BasicAuthHandler auth("prometheus", secret, "spindle");
-//   server.addAuthHandler("/metrics", auth);   // before addHandler: never served without it
+//   BasicAuth auth("prometheus", secret, "spindle");
+//   if (!auth.allows(request.authorization)) reply(401, {"WWW-Authenticate", auth.challenge()});
 //
-// civetweb's public header has no base64 decoder (and its own basic auth
-// wants an htpasswd file of digests), so the header is decoded here.
 // A request passes when its Authorization header is `Basic <base64 of
 // user:password>` (scheme case-insensitive) with both parts equal to the
 // configured ones. Both parts are compared in full, in time that depends
 // only on their lengths, so that the time taken does not tell how many
-// leading bytes of a guess were right. Anything else (no header, another
-// scheme, bad base64, no ':', wrong user or password) gets
+// leading bytes of a guess were right. Anything else (no header, two of
+// them, another scheme, bad base64, no ':', wrong user or password) gets
 // 401 Unauthorized with `WWW-Authenticate: Basic realm="<realm>"` and a
-// short body without any metric.
+// short body without any metric (the HTTP server sends it).
 //
-// Thread safety: the functions are pure; a BasicAuthHandler is immutable
-// after construction, so civetweb's threads may call authorize() at once.
+// Thread safety: the functions are pure; a BasicAuth is immutable after
+// construction, so any thread may call allows() at once.
 #pragma once
-
-#include <CivetServer.h>
 
 #include <optional>
 #include <string>
@@ -46,22 +42,24 @@ namespace spindle::detail {
 [[nodiscard]] bool basic_credentials_match(std::string_view authorization, std::string_view user,
                                            std::string_view password);
 
-/// civetweb's authorization hook for the metrics path (see above).
-class BasicAuthHandler final : public CivetAuthHandler {
+/// The credentials a request must carry, and the challenge of a 401.
+class BasicAuth {
  public:
   /// `user` must be non-empty and without ':' (checked by the exporter's
   /// options); `realm` is named in the challenge.
-  BasicAuthHandler(std::string user, std::string password, std::string_view realm);
+  BasicAuth(std::string user, std::string password, std::string_view realm);
 
-  /// True when the request carries the credentials; otherwise sends the
-  /// 401 response and returns false (civetweb then stops the request).
-  /// Never throws.
-  bool authorize(CivetServer* server, mg_connection* conn) override;
+  /// Whether `authorization` (the request's one Authorization header
+  /// value; nullopt when it had none, or more than one) carries the
+  /// credentials. Never throws: out of memory is a refusal.
+  [[nodiscard]] bool allows(std::optional<std::string_view> authorization) const noexcept;
+  /// The WWW-Authenticate value: Basic realm="<realm>".
+  [[nodiscard]] const std::string& challenge() const noexcept { return challenge_; }
 
  private:
   std::string user_;       // the expected user name
   std::string password_;   // the expected password
-  std::string challenge_;  // the WWW-Authenticate value: Basic realm="..."
+  std::string challenge_;  // the WWW-Authenticate value
 };
 
 }  // namespace spindle::detail

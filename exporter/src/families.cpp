@@ -2,8 +2,11 @@
 
 #include <algorithm>
 #include <array>
+#include <exception>
 #include <limits>
 #include <utility>
+
+#include "text_format.hpp"
 
 namespace spindle::detail {
 
@@ -189,173 +192,586 @@ constexpr std::array<FamilySpec, kRuntimeFamilyCount> kRuntimeSpecs = {{
      "time ready tasks waited for a worker."},
 }};
 
+// ---- how each family's series are read from a reading ------------------------
+
+using TaskReading = ScrapeReading::Task;
+using RuntimeReading = ScrapeReading::Runtime;
+
 double seconds(std::chrono::nanoseconds d) noexcept { return static_cast<double>(d.count()) / 1e9; }
 
 double as_double(std::uint64_t n) noexcept { return static_cast<double>(n); }
 
+/// One series of a task family, per monitor.
+struct TaskSeries {
+  std::string_view kind;                  // the `kind` label's value; empty: no kind label
+  double (*value)(const TaskReading& r);  // its value
+};
+
+/// The series of a task family: one or two scalars, or one histogram.
+struct TaskSeriesSet {
+  std::array<TaskSeries, 2> scalars{};                            // value null: no such series
+  const Histogram& (*histogram)(const TaskReading& r) = nullptr;  // histogram families
+};
+
+constexpr TaskSeriesSet one(double (*value)(const TaskReading&)) {
+  return {{{{"", value}, {"", nullptr}}}, nullptr};
+}
+constexpr TaskSeriesSet split(std::string_view kind1, double (*value1)(const TaskReading&),
+                              std::string_view kind2, double (*value2)(const TaskReading&)) {
+  return {{{{kind1, value1}, {kind2, value2}}}, nullptr};
+}
+constexpr TaskSeriesSet histogram(const Histogram& (*h)(const TaskReading&)) { return {{}, h}; }
+
+std::uint64_t self_wakes(const TaskMetrics& m) noexcept {
+  return std::min(m.total_self_wake_count, m.total_wake_count);
+}
+
+// A switch, so that the compiler checks every family has its series.
+TaskSeriesSet task_series(TaskFamily f) {
+  using R = const TaskReading&;
+  switch (f) {
+    case kTaskInstrumented:
+      return one([](R r) { return as_double(r.metrics.instrumented_count); });
+    case kTaskDropped:
+      return one([](R r) { return as_double(r.metrics.dropped_count); });
+    case kTaskLive:
+      // The two counters are read one after the other while tasks run:
+      // never report a negative number of tasks.
+      return one([](R r) {
+        const TaskMetrics& m = r.metrics;
+        return m.instrumented_count > m.dropped_count
+                   ? as_double(m.instrumented_count - m.dropped_count)
+                   : 0.0;
+      });
+    case kTaskFirstPolls:
+      return one([](R r) { return as_double(r.metrics.first_poll_count); });
+    case kTaskFirstPollDelay:
+      return one([](R r) { return seconds(r.metrics.total_first_poll_delay); });
+    case kTaskPolls:
+      return split(
+          "fast", [](R r) { return as_double(r.metrics.total_fast_poll_count); },  //
+          "slow", [](R r) { return as_double(r.metrics.total_slow_poll_count); });
+    case kTaskPollTime:
+      return split(
+          "fast", [](R r) { return seconds(r.metrics.total_fast_poll_duration); },  //
+          "slow", [](R r) { return seconds(r.metrics.total_slow_poll_duration); });
+    case kTaskPollDuration:
+      return histogram([](R r) -> const Histogram& { return r.metrics.poll_duration_histogram; });
+    case kTaskScheduled:
+      return split(
+          "short", [](R r) { return as_double(r.metrics.total_short_delay_count); },  //
+          "long", [](R r) { return as_double(r.metrics.total_long_delay_count); });
+    case kTaskScheduledTime:
+      return split(
+          "short", [](R r) { return seconds(r.metrics.total_short_delay_duration); },  //
+          "long", [](R r) { return seconds(r.metrics.total_long_delay_duration); });
+    case kTaskScheduledDelay:
+      return histogram([](R r) -> const Histogram& { return r.metrics.scheduled_delay_histogram; });
+    case kTaskIdled:
+      return one([](R r) { return as_double(r.metrics.total_idled_count); });
+    case kTaskIdleTime:
+      return one([](R r) { return seconds(r.metrics.total_idle_duration); });
+    case kTaskIdleDuration:
+      return histogram([](R r) -> const Histogram& { return r.metrics.idle_duration_histogram; });
+    case kTaskMaxIdle:
+      return one([](R r) { return seconds(r.metrics.max_idle_duration); });
+    case kTaskWakes:
+      return split(
+          "self", [](R r) { return as_double(self_wakes(r.metrics)); },  //
+          "other",
+          [](R r) { return as_double(r.metrics.total_wake_count - self_wakes(r.metrics)); });
+    case kTaskNeverYielded:
+      return one([](R r) { return as_double(r.metrics.total_never_yielded_count); });
+    case kTaskSlowPollThreshold:
+      return one([](R r) { return seconds(r.slow_poll_threshold); });
+    case kTaskLongDelayThreshold:
+      return one([](R r) { return seconds(r.long_delay_threshold); });
+    case kTaskFamilyCount:
+      break;
+  }
+  return {};
+}
+
+/// Which series a runtime family has per runtime.
+enum class Scope : std::uint8_t {
+  kRuntime,          // one
+  kWorker,           // one per worker (label `worker`)
+  kWorkerIfStalls,   // one per worker, with a stall detector
+  kRuntimeIfTiming,  // one histogram, with poll_timing(true)
+};
+
+struct RuntimeSeries {
+  Scope scope = Scope::kRuntime;
+  double (*value)(const RuntimeReading& r, std::size_t worker) = nullptr;  // scalar families
+  const Histogram& (*histogram)(const RuntimeReading& r) = nullptr;        // histogram families
+};
+
+RuntimeSeries runtime_series(RuntimeFamily f) {
+  using R = const RuntimeReading&;
+  using W = std::size_t;
+  constexpr Scope kRt = Scope::kRuntime;
+  constexpr Scope kWk = Scope::kWorker;
+  switch (f) {
+    case kRtWorkers:
+      return {kRt, [](R r, W) { return as_double(r.counters.workers.size()); }};
+    case kRtLiveTasks:
+      return {kRt, [](R r, W) { return as_double(r.counters.live_tasks); }};
+    case kRtSpawned:
+      return {kRt, [](R r, W) { return as_double(r.counters.spawned_tasks); }};
+    case kRtPolls:
+      return {kWk, [](R r, W w) { return as_double(r.counters.workers[w].polls); }};
+    case kRtBusy:
+      return {kWk, [](R r, W w) { return seconds(r.counters.workers[w].busy); }};
+    case kRtParks:
+      return {kWk, [](R r, W w) { return as_double(r.counters.workers[w].parks); }};
+    case kRtNoops:
+      return {kWk, [](R r, W w) { return as_double(r.counters.workers[w].noops); }};
+    case kRtSteals:
+      return {kWk, [](R r, W w) { return as_double(r.counters.workers[w].steals); }};
+    case kRtStealOps:
+      return {kWk, [](R r, W w) { return as_double(r.counters.workers[w].steal_operations); }};
+    case kRtLocalSchedules:
+      return {kWk, [](R r, W w) { return as_double(r.counters.workers[w].local_schedules); }};
+    case kRtRemoteSchedules:
+      return {kRt, [](R r, W) { return as_double(r.counters.remote_schedules); }};
+    case kRtOverflows:
+      return {kWk, [](R r, W w) { return as_double(r.counters.workers[w].overflows); }};
+    case kRtForcedYields:
+      return {kWk, [](R r, W w) { return as_double(r.counters.workers[w].budget_forced_yields); }};
+    case kRtIoReady:
+      return {kWk, [](R r, W w) { return as_double(r.counters.workers[w].io_driver_ready); }};
+    case kRtGlobalQueue:
+      return {kRt, [](R r, W) { return as_double(r.counters.global_queue_depth); }};
+    case kRtLocalQueue:
+      return {kWk, [](R r, W w) { return as_double(r.counters.workers[w].local_queue_depth); }};
+    case kRtBlockingThreads:
+      return {kRt, [](R r, W) { return as_double(r.counters.blocking_threads); }};
+    case kRtIdleBlockingThreads:
+      return {kRt, [](R r, W) { return as_double(r.counters.idle_blocking_threads); }};
+    case kRtBlockingQueue:
+      return {kRt, [](R r, W) { return as_double(r.counters.blocking_queue_depth); }};
+    case kRtMaxBlockingThreads:
+      return {kRt, [](R r, W) { return as_double(r.max_blocking_threads); }};
+    case kRtUnhandled:
+      return {kRt, [](R r, W) { return as_double(r.counters.unhandled_exceptions); }};
+    case kRtStalls:
+      return {Scope::kWorkerIfStalls,
+              [](R r, W w) { return w < r.stalls->size() ? as_double((*r.stalls)[w]) : 0.0; }};
+    case kRtUptime:
+      return {kRt, [](R r, W) { return seconds(r.counters.elapsed); }};
+    case kRtPollDuration:
+      return {Scope::kRuntimeIfTiming, nullptr, [](R r) -> const Histogram& { return r.polls; }};
+    case kRtScheduledDelay:
+      return {Scope::kRuntimeIfTiming, nullptr, [](R r) -> const Histogram& { return r.delays; }};
+    case kRuntimeFamilyCount:
+      break;
+  }
+  return {};
+}
+
+/// How many series of a runtime family `r` has.
+std::size_t series_of(const RuntimeSeries& s, const RuntimeReading& r) noexcept {
+  switch (s.scope) {
+    case Scope::kRuntime:
+      return 1;
+    case Scope::kWorker:
+      return r.counters.workers.size();
+    case Scope::kWorkerIfStalls:
+      return r.stalls != nullptr ? r.counters.workers.size() : 0;
+    case Scope::kRuntimeIfTiming:
+      return r.poll_timing ? 1 : 0;
+  }
+  return 0;
+}
+
 // The `le` bounds in seconds, computed once.
-const std::array<double, Histogram::kFiniteBuckets>& bucket_bounds() {
-  static const std::array<double, Histogram::kFiniteBuckets> bounds = [] {
-    std::array<double, Histogram::kFiniteBuckets> b{};
-    for (std::size_t i = 0; i < b.size(); ++i) b[i] = seconds(Histogram::upper_bound(i));
+const std::array<double, Histogram::kBuckets>& bucket_bounds() {
+  static const std::array<double, Histogram::kBuckets> bounds = [] {
+    std::array<double, Histogram::kBuckets> b{};
+    for (std::size_t i = 0; i < Histogram::kFiniteBuckets; ++i) {
+      b[i] = seconds(Histogram::upper_bound(i));
+    }
+    b[Histogram::kFiniteBuckets] = std::numeric_limits<double>::infinity();
     return b;
   }();
   return bounds;
 }
 
-ClientMetric& new_series(MetricFamily& f, LabelList labels) {
-  ClientMetric& m = f.metric.emplace_back();
-  m.label = std::move(labels);
-  return m;
+// ---- prometheus-cpp families --------------------------------------------------
+
+using LabelList = std::vector<ClientMetric::Label>;
+
+MetricFamily new_family(const FamilySpec& spec) {
+  MetricFamily f;
+  f.name = std::string(spec.name);
+  f.help = std::string(spec.help);
+  f.type = spec.type;
+  return f;
 }
 
-void add_counter(MetricFamily& f, LabelList labels, double v) {
-  new_series(f, std::move(labels)).counter.value = v;
+/// `own`="`value`", then `extra` (when its name is not empty), then the constant labels.
+LabelList labels_of(std::string_view own, std::string_view value, std::string_view extra_name,
+                    std::string_view extra_value, const std::map<std::string, std::string>& c) {
+  LabelList l;
+  l.reserve(c.size() + 2);
+  l.push_back({std::string(own), std::string(value)});
+  if (!extra_name.empty()) l.push_back({std::string(extra_name), std::string(extra_value)});
+  for (const auto& [name, v] : c) l.push_back({name, v});
+  return l;
 }
 
-void add_gauge(MetricFamily& f, LabelList labels, double v) {
-  new_series(f, std::move(labels)).gauge.value = v;
+void set_value(ClientMetric& m, prometheus::MetricType type, double v) {
+  if (type == kCounter) {
+    m.counter.value = v;
+  } else {
+    m.gauge.value = v;
+  }
 }
 
-void add_histogram(MetricFamily& f, LabelList labels, const Histogram& h) {
-  ClientMetric& m = new_series(f, std::move(labels));
+void set_histogram(ClientMetric& m, const Histogram& h) {
   const auto& bounds = bucket_bounds();
   m.histogram.bucket.resize(Histogram::kBuckets);
   std::uint64_t cumulative = 0;
   for (std::size_t i = 0; i < Histogram::kBuckets; ++i) {
     cumulative += h.bucket_count(i);
     m.histogram.bucket[i].cumulative_count = cumulative;
-    m.histogram.bucket[i].upper_bound =
-        i < Histogram::kFiniteBuckets ? bounds[i] : std::numeric_limits<double>::infinity();
+    m.histogram.bucket[i].upper_bound = bounds[i];
   }
   // _count equals the +Inf bucket, as Prometheus requires.
   m.histogram.sample_count = cumulative;
   m.histogram.sample_sum = seconds(h.sum());
 }
 
+// ---- text ---------------------------------------------------------------------
+
+/// The text of a label block built once per scrape: pieces appended to one
+/// string, handed out as views once every piece is in.
+class LabelTexts {
+ public:
+  /// Adds `name="value"`; returns its index.
+  std::size_t add(std::string_view name, std::string_view value) {
+    const std::size_t start = text_.size();
+    append_label(text_, name, value);
+    spans_.emplace_back(start, text_.size() - start);
+    return spans_.size() - 1;
+  }
+  /// Piece `i`; valid until the next add().
+  [[nodiscard]] std::string_view operator[](std::size_t i) const noexcept {
+    return std::string_view(text_).substr(spans_[i].first, spans_[i].second);
+  }
+
+ private:
+  std::string text_;                                        // every piece, back to back
+  std::vector<std::pair<std::size_t, std::size_t>> spans_;  // offset and size of each
+};
+
+/// The constant labels as one piece: `a="x",b="y"`.
+std::string const_label_text(const std::map<std::string, std::string>& c) {
+  std::string out;
+  for (const auto& [name, value] : c) {
+    if (!out.empty()) out += ',';
+    append_label(out, name, value);
+  }
+  return out;
+}
+
+/// The le="..." pieces of spindle's bucket bounds, formatted once.
+const std::array<std::string, Histogram::kBuckets>& le_labels() {
+  static const std::array<std::string, Histogram::kBuckets> labels = [] {
+    std::array<std::string, Histogram::kBuckets> l;
+    for (std::size_t i = 0; i < Histogram::kBuckets; ++i) {
+      NumberBuffer number;
+      l[i] = "le=\"" + std::string(format_label_number(number, bucket_bounds()[i])) + "\"";
+    }
+    return l;
+  }();
+  return labels;
+}
+
+/// One histogram's lines.
+void write_histogram(LineWriter& w, std::string_view name, std::string_view own,
+                     std::string_view consts, const Histogram& h) {
+  const auto& le = le_labels();
+  NumberBuffer value;
+  std::uint64_t cumulative = 0;
+  for (std::size_t i = 0; i < Histogram::kBuckets; ++i) {
+    cumulative += h.bucket_count(i);
+    w.sample(name, "_bucket", {own, consts, le[i], {}}, format_count(value, cumulative));
+  }
+  w.sample(name, "_sum", {own, consts, {}, {}}, format_value(value, seconds(h.sum())));
+  w.sample(name, "_count", {own, consts, {}, {}}, format_count(value, cumulative));
+}
+
+/// `kind="<value>"` in `buf`.
+std::string_view kind_label(std::array<char, 32>& buf, std::string_view value) {
+  if (value.empty()) return {};
+  constexpr std::string_view kOpen = "kind=\"";
+  char* p = buf.data();
+  for (const char c : kOpen) *p++ = c;
+  for (const char c : value) *p++ = c;  // spindle's own values: nothing to escape
+  *p++ = '"';
+  return {buf.data(), static_cast<std::size_t>(p - buf.data())};
+}
+
+// Bytes assumed per line besides the name and the labels (suffix, le,
+// value, separators); an underestimate only costs a doubling of the string.
+constexpr std::size_t kLineSlack = 32;
+
 }  // namespace
 
-FamilyTable::FamilyTable(std::span<const FamilySpec> specs) {
-  families_.resize(specs.size());
-  for (std::size_t i = 0; i < specs.size(); ++i) {
-    families_[i].name = std::string(specs[i].name);
-    families_[i].help = std::string(specs[i].help);
-    families_[i].type = specs[i].type;
+void read_sources(Sources::Snapshot snapshot, ScrapeReading& out) {
+  out.snapshot = std::move(snapshot);
+  out.runtimes.clear();
+  out.tasks.clear();
+  out.runtimes.reserve(out.snapshot.runtimes.size());
+  for (const Sources::RuntimeReading& r : out.snapshot.runtimes) {
+    try {
+      // Handle reads the runtime's shared state, which outlives its
+      // workers: during and after shutdown these are the final values.
+      ScrapeReading::Runtime reading;
+      reading.name = &r.name;
+      reading.counters = r.handle.counters();
+      reading.max_blocking_threads = r.handle.max_blocking_threads();
+      reading.poll_timing = r.handle.poll_timing();
+      reading.stalls = r.stalls ? &*r.stalls : nullptr;
+      for (const WorkerCounters& w : reading.counters.workers) {
+        reading.polls += w.poll_durations;
+        reading.delays += w.scheduled_delays;
+      }
+      out.runtimes.push_back(std::move(reading));
+    } catch (const std::exception&) {
+      // This runtime could not be read now; the others still are.
+    }
+  }
+  out.tasks.reserve(out.snapshot.monitors.size());
+  for (const TaskMonitor& m : out.snapshot.monitors) {
+    try {
+      out.tasks.push_back(ScrapeReading::Task{&m.name(), m.cumulative(), m.slow_poll_threshold(),
+                                              m.long_delay_threshold()});
+    } catch (const std::exception&) {
+      // As above, for one monitor.
+    }
   }
 }
 
-void FamilyTable::reserve(std::size_t n) {
-  for (MetricFamily& f : families_) f.metric.reserve(n);
-}
-
-void FamilyTable::move_nonempty_to(std::vector<MetricFamily>& out) {
-  for (MetricFamily& f : families_) {
+std::vector<MetricFamily> build_families(const ScrapeReading& reading,
+                                         const std::map<std::string, std::string>& c) {
+  std::vector<MetricFamily> out;
+  for (std::size_t i = 0; i < kRuntimeFamilyCount; ++i) {
+    const RuntimeSeries s = runtime_series(static_cast<RuntimeFamily>(i));
+    MetricFamily f = new_family(kRuntimeSpecs[i]);
+    for (const RuntimeReading& r : reading.runtimes) {
+      const std::size_t n = series_of(s, r);
+      for (std::size_t w = 0; w < n; ++w) {
+        const bool per_worker = s.scope == Scope::kWorker || s.scope == Scope::kWorkerIfStalls;
+        ClientMetric& m = f.metric.emplace_back();
+        m.label = labels_of("runtime", *r.name, per_worker ? "worker" : "",
+                            per_worker ? std::to_string(w) : std::string(), c);
+        if (s.histogram != nullptr) {
+          set_histogram(m, s.histogram(r));
+        } else {
+          set_value(m, f.type, s.value(r, w));
+        }
+      }
+    }
     if (!f.metric.empty()) out.push_back(std::move(f));
   }
-}
-
-SeriesLabels::SeriesLabels(std::string_view label, std::string_view value,
-                           const std::map<std::string, std::string>& constant) {
-  base_.reserve(constant.size() + 2);  // room for with()'s extra label
-  base_.push_back({std::string(label), std::string(value)});
-  for (const auto& [name, v] : constant) base_.push_back({name, v});
-}
-
-LabelList SeriesLabels::with(std::string_view name, std::string_view value) const {
-  LabelList l;
-  l.reserve(base_.size() + 1);
-  l.push_back(base_.front());
-  l.push_back({std::string(name), std::string(value)});
-  l.insert(l.end(), base_.begin() + 1, base_.end());
-  return l;
-}
-
-FamilyTable make_task_families() { return FamilyTable(kTaskSpecs); }
-
-void append_task_series(FamilyTable& t, const SeriesLabels& labels, const TaskMetrics& m,
-                        std::chrono::nanoseconds slow_poll_threshold,
-                        std::chrono::nanoseconds long_delay_threshold) {
-  const LabelList& base = labels.base();
-  add_counter(t[kTaskInstrumented], base, as_double(m.instrumented_count));
-  add_counter(t[kTaskDropped], base, as_double(m.dropped_count));
-  // The two counters are read one after the other while tasks run: never
-  // report a negative number of tasks.
-  add_gauge(t[kTaskLive], base,
-            m.instrumented_count > m.dropped_count
-                ? as_double(m.instrumented_count - m.dropped_count)
-                : 0.0);
-  add_counter(t[kTaskFirstPolls], base, as_double(m.first_poll_count));
-  add_counter(t[kTaskFirstPollDelay], base, seconds(m.total_first_poll_delay));
-  add_counter(t[kTaskPolls], labels.with("kind", "fast"), as_double(m.total_fast_poll_count));
-  add_counter(t[kTaskPolls], labels.with("kind", "slow"), as_double(m.total_slow_poll_count));
-  add_counter(t[kTaskPollTime], labels.with("kind", "fast"), seconds(m.total_fast_poll_duration));
-  add_counter(t[kTaskPollTime], labels.with("kind", "slow"), seconds(m.total_slow_poll_duration));
-  add_histogram(t[kTaskPollDuration], base, m.poll_duration_histogram);
-  add_counter(t[kTaskScheduled], labels.with("kind", "short"),
-              as_double(m.total_short_delay_count));
-  add_counter(t[kTaskScheduled], labels.with("kind", "long"), as_double(m.total_long_delay_count));
-  add_counter(t[kTaskScheduledTime], labels.with("kind", "short"),
-              seconds(m.total_short_delay_duration));
-  add_counter(t[kTaskScheduledTime], labels.with("kind", "long"),
-              seconds(m.total_long_delay_duration));
-  add_histogram(t[kTaskScheduledDelay], base, m.scheduled_delay_histogram);
-  add_counter(t[kTaskIdled], base, as_double(m.total_idled_count));
-  add_counter(t[kTaskIdleTime], base, seconds(m.total_idle_duration));
-  add_histogram(t[kTaskIdleDuration], base, m.idle_duration_histogram);
-  add_gauge(t[kTaskMaxIdle], base, seconds(m.max_idle_duration));
-  const std::uint64_t self_wakes = std::min(m.total_self_wake_count, m.total_wake_count);
-  add_counter(t[kTaskWakes], labels.with("kind", "self"), as_double(self_wakes));
-  add_counter(t[kTaskWakes], labels.with("kind", "other"),
-              as_double(m.total_wake_count - self_wakes));
-  add_counter(t[kTaskNeverYielded], base, as_double(m.total_never_yielded_count));
-  add_gauge(t[kTaskSlowPollThreshold], base, seconds(slow_poll_threshold));
-  add_gauge(t[kTaskLongDelayThreshold], base, seconds(long_delay_threshold));
-}
-
-FamilyTable make_runtime_families() { return FamilyTable(kRuntimeSpecs); }
-
-void append_runtime_series(FamilyTable& t, const SeriesLabels& labels, const RuntimeCounters& c,
-                           const RuntimeExtras& extras) {
-  const LabelList& base = labels.base();
-  add_gauge(t[kRtWorkers], base, as_double(c.workers.size()));
-  add_gauge(t[kRtLiveTasks], base, as_double(c.live_tasks));
-  add_counter(t[kRtSpawned], base, as_double(c.spawned_tasks));
-  Histogram polls;
-  Histogram delays;
-  for (std::size_t i = 0; i < c.workers.size(); ++i) {
-    const WorkerCounters& w = c.workers[i];
-    const std::string worker = std::to_string(i);
-    add_counter(t[kRtPolls], labels.with("worker", worker), as_double(w.polls));
-    add_counter(t[kRtBusy], labels.with("worker", worker), seconds(w.busy));
-    add_counter(t[kRtParks], labels.with("worker", worker), as_double(w.parks));
-    add_counter(t[kRtNoops], labels.with("worker", worker), as_double(w.noops));
-    add_counter(t[kRtSteals], labels.with("worker", worker), as_double(w.steals));
-    add_counter(t[kRtStealOps], labels.with("worker", worker), as_double(w.steal_operations));
-    add_counter(t[kRtLocalSchedules], labels.with("worker", worker), as_double(w.local_schedules));
-    add_counter(t[kRtOverflows], labels.with("worker", worker), as_double(w.overflows));
-    add_counter(t[kRtForcedYields], labels.with("worker", worker),
-                as_double(w.budget_forced_yields));
-    add_counter(t[kRtIoReady], labels.with("worker", worker), as_double(w.io_driver_ready));
-    add_gauge(t[kRtLocalQueue], labels.with("worker", worker), as_double(w.local_queue_depth));
-    if (extras.stalls != nullptr) {
-      const std::uint64_t n = i < extras.stalls->size() ? (*extras.stalls)[i] : 0;
-      add_counter(t[kRtStalls], labels.with("worker", worker), as_double(n));
+  if (reading.tasks.empty()) return out;
+  for (std::size_t i = 0; i < kTaskFamilyCount; ++i) {
+    const TaskSeriesSet s = task_series(static_cast<TaskFamily>(i));
+    MetricFamily f = new_family(kTaskSpecs[i]);
+    f.metric.reserve(reading.tasks.size() * 2);
+    for (const TaskReading& t : reading.tasks) {
+      if (s.histogram != nullptr) {
+        ClientMetric& m = f.metric.emplace_back();
+        m.label = labels_of("monitor", *t.name, "", "", c);
+        set_histogram(m, s.histogram(t));
+        continue;
+      }
+      for (const TaskSeries& series : s.scalars) {
+        if (series.value == nullptr) continue;
+        ClientMetric& m = f.metric.emplace_back();
+        m.label = labels_of("monitor", *t.name, series.kind.empty() ? "" : "kind", series.kind, c);
+        set_value(m, f.type, series.value(t));
+      }
     }
-    polls += w.poll_durations;
-    delays += w.scheduled_delays;
+    out.push_back(std::move(f));
   }
-  add_counter(t[kRtRemoteSchedules], base, as_double(c.remote_schedules));
-  add_gauge(t[kRtGlobalQueue], base, as_double(c.global_queue_depth));
-  add_gauge(t[kRtBlockingThreads], base, as_double(c.blocking_threads));
-  add_gauge(t[kRtIdleBlockingThreads], base, as_double(c.idle_blocking_threads));
-  add_gauge(t[kRtBlockingQueue], base, as_double(c.blocking_queue_depth));
-  add_gauge(t[kRtMaxBlockingThreads], base, as_double(extras.max_blocking_threads));
-  add_counter(t[kRtUnhandled], base, as_double(c.unhandled_exceptions));
-  add_gauge(t[kRtUptime], base, seconds(c.elapsed));
-  if (extras.poll_timing) {
-    add_histogram(t[kRtPollDuration], base, polls);
-    add_histogram(t[kRtScheduledDelay], base, delays);
+  return out;
+}
+
+namespace {
+
+/// How a writer below uses its string: appends to it, writes over it from
+/// `offset`, or (with a sink) uses it as the scratch of a chunked LineWriter.
+struct WriteMode {
+  std::optional<std::size_t> offset;  // overwrite from here
+  const ChunkSink* sink = nullptr;    // chunked
+};
+
+void start_writer(std::optional<LineWriter>& writer, std::string& out, std::size_t estimate,
+                  const WriteMode& mode) {
+  if (mode.sink != nullptr) {
+    writer.emplace(out, *mode.sink);
+  } else if (mode.offset) {
+    writer.emplace(out, *mode.offset, estimate, LineWriter::Overwrite{});
+  } else {
+    writer.emplace(out, estimate);
   }
+}
+
+// Writes the reading's text into `out` as `mode` says. Returns where it
+// ends (0 when chunked: everything went to the sink).
+std::size_t write_scrape(const ScrapeReading& reading, const std::map<std::string, std::string>& c,
+                         std::string& out, const WriteMode& mode) {
+  const std::string consts = const_label_text(c);
+  // Every source's own label, escaped once: runtimes first, then monitors.
+  LabelTexts own;
+  std::size_t own_bytes = 0;
+  for (const RuntimeReading& r : reading.runtimes) own.add("runtime", *r.name);
+  for (const TaskReading& t : reading.tasks) own_bytes += own[own.add("monitor", *t.name)].size();
+  const std::size_t first_task = reading.runtimes.size();
+  std::size_t most_workers = 0;
+  for (const RuntimeReading& r : reading.runtimes) {
+    most_workers = std::max(most_workers, r.counters.workers.size());
+  }
+  LabelTexts workers;
+  for (std::size_t w = 0; w < most_workers; ++w) workers.add("worker", std::to_string(w));
+
+  // The task families are most of the text: ~105 lines per monitor.
+  std::size_t task_line_bytes = 0;
+  std::size_t task_lines = 0;
+  for (const FamilySpec& spec : kTaskSpecs) {
+    const std::size_t lines = spec.type == kHistogram ? Histogram::kBuckets + 2 : 2;
+    task_lines += lines;
+    task_line_bytes += lines * (spec.name.size() + consts.size() + kLineSlack);
+  }
+  const std::size_t estimate =
+      reading.tasks.size() * task_line_bytes + own_bytes * task_lines + 16384;
+  std::optional<LineWriter> writer;
+  start_writer(writer, out, estimate, mode);
+  LineWriter& w = *writer;
+  NumberBuffer value;
+
+  for (std::size_t i = 0; i < kRuntimeFamilyCount; ++i) {
+    const RuntimeSeries s = runtime_series(static_cast<RuntimeFamily>(i));
+    const FamilySpec& spec = kRuntimeSpecs[i];
+    bool any = false;
+    for (const RuntimeReading& r : reading.runtimes) any = any || series_of(s, r) != 0;
+    if (!any) continue;
+    w.family(spec.name, spec.help, type_name(spec.type));
+    for (std::size_t k = 0; k < reading.runtimes.size(); ++k) {
+      const RuntimeReading& r = reading.runtimes[k];
+      const std::size_t n = series_of(s, r);
+      for (std::size_t wk = 0; wk < n; ++wk) {
+        if (s.histogram != nullptr) {
+          write_histogram(w, spec.name, own[k], consts, s.histogram(r));
+          continue;
+        }
+        const bool per_worker = s.scope == Scope::kWorker || s.scope == Scope::kWorkerIfStalls;
+        w.sample(spec.name, {}, {own[k], per_worker ? workers[wk] : std::string_view(), consts, {}},
+                 format_value(value, s.value(r, wk)));
+      }
+    }
+  }
+  if (reading.tasks.empty()) {
+    w.flush();
+    return w.end();
+  }
+  for (std::size_t i = 0; i < kTaskFamilyCount; ++i) {
+    const TaskSeriesSet s = task_series(static_cast<TaskFamily>(i));
+    const FamilySpec& spec = kTaskSpecs[i];
+    w.family(spec.name, spec.help, type_name(spec.type));
+    if (s.histogram != nullptr) {
+      for (std::size_t k = 0; k < reading.tasks.size(); ++k) {
+        write_histogram(w, spec.name, own[first_task + k], consts, s.histogram(reading.tasks[k]));
+      }
+      continue;
+    }
+    std::array<std::array<char, 32>, 2> kind_buf{};
+    const std::array<std::string_view, 2> kinds = {kind_label(kind_buf[0], s.scalars[0].kind),
+                                                   kind_label(kind_buf[1], s.scalars[1].kind)};
+    for (std::size_t k = 0; k < reading.tasks.size(); ++k) {
+      for (std::size_t j = 0; j < s.scalars.size(); ++j) {
+        if (s.scalars[j].value == nullptr) continue;
+        w.sample(spec.name, {}, {own[first_task + k], kinds[j], consts, {}},
+                 format_value(value, s.scalars[j].value(reading.tasks[k])));
+      }
+    }
+  }
+  w.flush();
+  return w.end();
+}
+
+constexpr FamilySpec kRejectedConnections = {
+    "spindle_exporter_rejected_connections_total", kCounter,
+    "Connections the exporter's HTTP server closed because Options::max_connections were open: "
+    "a new connection refused, or the one that had waited longest for a request closed to make "
+    "room. Any increase means more clients than the cap, or clients that hold connections "
+    "without sending requests."};
+
+constexpr FamilySpec kScrapes = {
+    "spindle_exporter_scrapes_total", kCounter,
+    "Scrapes the exporter's HTTP server answered (200) before this one, by the body's "
+    "encoding: encoding=\"gzip\" for clients that accept it (Prometheus does), "
+    "encoding=\"identity\" for the others; the two sum to all scrapes."};
+
+std::size_t write_exporter(const ExporterStats& stats, const std::map<std::string, std::string>& c,
+                           std::string& out, const WriteMode& mode) {
+  const std::string consts = const_label_text(c);
+  const std::size_t estimate = kRejectedConnections.help.size() + kScrapes.help.size() +
+                               4 * (kRejectedConnections.name.size() + consts.size()) + 256;
+  std::optional<LineWriter> writer;
+  start_writer(writer, out, estimate, mode);
+  LineWriter& w = *writer;
+  NumberBuffer value;
+  w.family(kRejectedConnections.name, kRejectedConnections.help,
+           type_name(kRejectedConnections.type));
+  w.sample(kRejectedConnections.name, {}, {consts, {}, {}, {}},
+           format_value(value, as_double(stats.rejected_connections)));
+  w.family(kScrapes.name, kScrapes.help, type_name(kScrapes.type));
+  w.sample(kScrapes.name, {}, {"encoding=\"gzip\"", consts, {}, {}},
+           format_value(value, as_double(stats.scrapes_gzip)));
+  w.sample(kScrapes.name, {}, {"encoding=\"identity\"", consts, {}, {}},
+           format_value(value, as_double(stats.scrapes_identity)));
+  w.flush();
+  return w.end();
+}
+
+}  // namespace
+
+void append_scrape_text(const ScrapeReading& reading, const std::map<std::string, std::string>& c,
+                        std::string& out) {
+  write_scrape(reading, c, out, {});
+}
+
+std::size_t write_scrape_text_over(const ScrapeReading& reading,
+                                   const std::map<std::string, std::string>& c, std::string& out,
+                                   std::size_t offset) {
+  return write_scrape(reading, c, out, {.offset = offset});
+}
+
+void write_scrape_text_chunks(const ScrapeReading& reading,
+                              const std::map<std::string, std::string>& c, std::string& scratch,
+                              const ChunkSink& sink) {
+  write_scrape(reading, c, scratch, {.offset = std::nullopt, .sink = &sink});
+}
+
+void append_exporter_families(const ExporterStats& stats,
+                              const std::map<std::string, std::string>& c, std::string& out) {
+  write_exporter(stats, c, out, {});
+}
+
+std::size_t write_exporter_families_over(const ExporterStats& stats,
+                                         const std::map<std::string, std::string>& c,
+                                         std::string& out, std::size_t offset) {
+  return write_exporter(stats, c, out, {.offset = offset});
+}
+
+void write_exporter_families_chunks(const ExporterStats& stats,
+                                    const std::map<std::string, std::string>& c,
+                                    std::string& scratch, const ChunkSink& sink) {
+  write_exporter(stats, c, scratch, {.offset = std::nullopt, .sink = &sink});
 }
 
 }  // namespace spindle::detail

@@ -1,17 +1,36 @@
-// Internal: turning spindle's figures into prometheus-cpp MetricFamilies.
+// Internal: spindle's metric families — one definition, two writers.
+//
+//   spindle::detail::ScrapeReading        what one scrape read from the runtimes and monitors
+//   spindle::detail::read_sources         takes that reading from a Sources::Snapshot
+//   spindle::detail::build_families       the reading as prometheus-cpp MetricFamilies
+//                                         (MetricsCollectable::Collect(), for an Exposer)
+//   spindle::detail::append_scrape_text   the reading straight to the text format (the endpoint
+//                                         and MetricsCollectable::text())
+//   spindle::detail::append_exporter_families  the HTTP server's own series
 //
 // The names, types and help texts here are the contract of
-// exporter/METRICS.md. Each scrape builds one FamilyTable per layer (task,
-// runtime), appends a series per monitor / runtime / worker, and hands the
-// families that got at least one series to the serializer: a family is
-// never emitted empty.
+// exporter/METRICS.md. Each family is a row of a table (families.cpp): its
+// spec and how to get each of its series' values from a reading. Both
+// writers walk the same table in the same order — families in table order,
+// then sources in order (runtimes as registered, monitors by name), then a
+// family's series of that source — so build_families() followed by
+// text_format() and append_scrape_text() write the same bytes
+// (tests/exporter/text_format_test.cpp checks it). A family is never
+// emitted empty.
+//
+// Why two: an Exposer needs prometheus-cpp objects, and building them
+// costs more than writing the text (1,000 monitors: ~24,000 ClientMetrics,
+// each with its own label vector, and megabytes that malloc gives back to
+// the kernel and faults in again on every scrape). The endpoint writes the
+// text from the reading, with each source's label block escaped once.
 //
 // Values: counts as they are; durations in seconds; histograms with one
 // bucket per finite spindle::Histogram bound (le = 2^i µs, in seconds) plus
 // the +Inf bucket, as prometheus-cpp's own histograms do.
+//
+// Thread safety: the functions keep no state between calls.
 #pragma once
 
-#include <prometheus/client_metric.h>
 #include <prometheus/metric_family.h>
 #include <prometheus/metric_type.h>
 
@@ -19,18 +38,18 @@
 #include <cstddef>
 #include <cstdint>
 #include <map>
-#include <span>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
 
+#include "sources.hpp"
 #include "spindle/monitor/task_metrics.hpp"
 #include "spindle/runtime/counters.hpp"
 #include "spindle/runtime/histogram.hpp"
+#include "text_format.hpp"
 
 namespace spindle::detail {
-
-using LabelList = std::vector<prometheus::ClientMetric::Label>;
 
 /// A family's fixed parts.
 struct FamilySpec {
@@ -39,54 +58,75 @@ struct FamilySpec {
   std::string_view help;        // what it means and how to read it
 };
 
-/// Families under construction, in a fixed order.
-class FamilyTable {
- public:
-  explicit FamilyTable(std::span<const FamilySpec> specs);
-  /// The family at index `i` of the specs.
-  prometheus::MetricFamily& operator[](std::size_t i) { return families_[i]; }
-  /// Reserves room for `n` series in each family.
-  void reserve(std::size_t n);
-  /// Moves the families that have series to the end of `out`.
-  void move_nonempty_to(std::vector<prometheus::MetricFamily>& out);
+/// What one scrape read. Holds the snapshot, whose TaskMonitor copies own
+/// the names the task readings point to.
+struct ScrapeReading {
+  struct Runtime {
+    const std::string* name = nullptr;                   // the `runtime` label (in the snapshot)
+    RuntimeCounters counters;                            // Handle::counters()
+    std::size_t max_blocking_threads = 0;                // the blocking pool's cap
+    bool poll_timing = false;                            // whether the histograms are kept
+    const std::vector<std::uint64_t>* stalls = nullptr;  // per-worker reports, or none
+    Histogram polls;                                     // every worker's poll durations
+    Histogram delays;                                    // every worker's scheduled delays
+  };
+  struct Task {
+    const std::string* name = nullptr;  // the `monitor` label (in the snapshot)
+    TaskMetrics metrics;                // TaskMonitor::cumulative()
+    std::chrono::nanoseconds slow_poll_threshold{0};
+    std::chrono::nanoseconds long_delay_threshold{0};
+  };
 
- private:
-  std::vector<prometheus::MetricFamily> families_;  // one per spec
+  Sources::Snapshot snapshot;     // keeps the sources (and their names) alive
+  std::vector<Runtime> runtimes;  // those that could be read, in registration order
+  std::vector<Task> tasks;        // those that could be read, by name
 };
 
-/// The labels of one source's series: its own label first, then the constant labels.
-class SeriesLabels {
- public:
-  /// `label`="`value`" followed by `constant` (already validated).
-  SeriesLabels(std::string_view label, std::string_view value,
-               const std::map<std::string, std::string>& constant);
-  /// The base labels.
-  [[nodiscard]] const LabelList& base() const noexcept { return base_; }
-  /// The base labels with `name`="`value`" after the source's own label.
-  [[nodiscard]] LabelList with(std::string_view name, std::string_view value) const;
+/// Reads every source of `snapshot` now (a source that throws is left
+/// out). Throws std::bad_alloc.
+void read_sources(Sources::Snapshot snapshot, ScrapeReading& out);
 
- private:
-  LabelList base_;  // own label, then the constant labels
+/// The reading as prometheus-cpp families: runtime families, then task
+/// families, the empty ones left out. Throws std::bad_alloc.
+[[nodiscard]] std::vector<prometheus::MetricFamily> build_families(
+    const ScrapeReading& reading, const std::map<std::string, std::string>& const_labels);
+
+/// Appends the reading in the text format: exactly
+/// text_format(build_families(reading, const_labels)). Throws what growing
+/// `out` throws (`out` then holds a prefix of whole lines).
+void append_scrape_text(const ScrapeReading& reading,
+                        const std::map<std::string, std::string>& const_labels, std::string& out);
+/// The same text written over `out` from `offset` (LineWriter's overwrite
+/// mode: `out` only grows); returns where the text ends. Throws the same.
+std::size_t write_scrape_text_over(const ScrapeReading& reading,
+                                   const std::map<std::string, std::string>& const_labels,
+                                   std::string& out, std::size_t offset);
+/// The same text in pieces of ~128 KiB to `sink`, with `scratch` as the
+/// buffer (LineWriter's chunked mode). Throws what growing `scratch` or
+/// `sink` throw.
+void write_scrape_text_chunks(const ScrapeReading& reading,
+                              const std::map<std::string, std::string>& const_labels,
+                              std::string& scratch, const ChunkSink& sink);
+
+/// The HTTP server's own figures (PrometheusExporter's endpoint only).
+struct ExporterStats {
+  std::uint64_t rejected_connections = 0;  // closed because max_connections were open
+  std::uint64_t scrapes_identity = 0;      // scrapes answered (200) with the text as is
+  std::uint64_t scrapes_gzip = 0;          // ... gzip-compressed
 };
 
-/// The families of spindle_task_*.
-[[nodiscard]] FamilyTable make_task_families();
-/// Appends one monitor's series (its cumulative metrics and thresholds).
-void append_task_series(FamilyTable& families, const SeriesLabels& labels, const TaskMetrics& m,
-                        std::chrono::nanoseconds slow_poll_threshold,
-                        std::chrono::nanoseconds long_delay_threshold);
-
-/// What the runtime families need besides the counters.
-struct RuntimeExtras {
-  std::size_t max_blocking_threads = 0;                // the pool's cap
-  bool poll_timing = false;                            // whether the histograms are kept
-  const std::vector<std::uint64_t>* stalls = nullptr;  // per-worker stall reports, or none
-};
-
-/// The families of spindle_runtime_*.
-[[nodiscard]] FamilyTable make_runtime_families();
-/// Appends one runtime's series.
-void append_runtime_series(FamilyTable& families, const SeriesLabels& labels,
-                           const RuntimeCounters& c, const RuntimeExtras& extras);
+/// Appends spindle_exporter_* (METRICS.md, "The exporter's own endpoint")
+/// with the constant labels. Throws what growing `out` throws.
+void append_exporter_families(const ExporterStats& stats,
+                              const std::map<std::string, std::string>& const_labels,
+                              std::string& out);
+/// The same written over `out` from `offset`; returns where it ends.
+std::size_t write_exporter_families_over(const ExporterStats& stats,
+                                         const std::map<std::string, std::string>& const_labels,
+                                         std::string& out, std::size_t offset);
+/// The same in pieces to `sink`.
+void write_exporter_families_chunks(const ExporterStats& stats,
+                                    const std::map<std::string, std::string>& const_labels,
+                                    std::string& scratch, const ChunkSink& sink);
 
 }  // namespace spindle::detail

@@ -28,8 +28,8 @@ MetricsCollectable::MetricsCollectable(Options options)
 MetricsCollectable::~MetricsCollectable() = default;
 
 void MetricsCollectable::add_runtime(const Handle& runtime, std::string name,
-                                     const StallDetector* stalls) {
-  sources_->add_runtime(runtime, std::move(name), stalls);
+                                     std::shared_ptr<const StallDetector> stalls) {
+  sources_->add_runtime(runtime, std::move(name), std::move(stalls));
 }
 
 bool MetricsCollectable::remove_runtime(std::string_view name) {
@@ -51,51 +51,40 @@ std::size_t MetricsCollectable::monitor_count() const { return sources_->monitor
 std::size_t MetricsCollectable::runtime_count() const { return sources_->runtime_count(); }
 
 std::vector<prometheus::MetricFamily> MetricsCollectable::Collect() const {
-  // prometheus-cpp calls this on a civetweb thread, which an exception would
-  // terminate: whatever fails is left out of this scrape instead.
-  std::vector<prometheus::MetricFamily> out;
+  // prometheus-cpp calls this on its server's thread, which an exception
+  // would terminate: whatever fails is left out of this scrape instead.
   try {
-    const detail::Sources::Snapshot snap = sources_->snapshot();
-
-    detail::FamilyTable runtime_families = detail::make_runtime_families();
-    runtime_families.reserve(snap.runtimes.size());
-    for (const detail::Sources::RuntimeReading& r : snap.runtimes) {
-      try {
-        // Handle reads the runtime's shared state, which outlives its
-        // workers: during and after shutdown these are the final values.
-        const RuntimeCounters counters = r.handle.counters();
-        detail::RuntimeExtras extras;
-        extras.max_blocking_threads = r.handle.max_blocking_threads();
-        extras.poll_timing = r.handle.poll_timing();
-        extras.stalls = r.stalls ? &*r.stalls : nullptr;
-        append_runtime_series(runtime_families,
-                              detail::SeriesLabels("runtime", r.name, options_.const_labels),
-                              counters, extras);
-      } catch (const std::exception&) {
-        // This runtime could not be read now; the others still are.
-      }
-    }
-
-    detail::FamilyTable task_families = detail::make_task_families();
-    task_families.reserve(snap.monitors.size() * 2);  // kind-split families have two series
-    for (const TaskMonitor& m : snap.monitors) {
-      try {
-        append_task_series(task_families,
-                           detail::SeriesLabels("monitor", m.name(), options_.const_labels),
-                           m.cumulative(), m.slow_poll_threshold(), m.long_delay_threshold());
-      } catch (const std::exception&) {
-        // As above, for one monitor.
-      }
-    }
-
-    runtime_families.move_nonempty_to(out);
-    task_families.move_nonempty_to(out);
+    detail::ScrapeReading reading;
+    detail::read_sources(sources_->snapshot(), reading);
+    return detail::build_families(reading, options_.const_labels);
   } catch (const std::exception&) {
-    out.clear();  // out of memory: an empty scrape rather than a dead server
+    return {};  // out of memory: an empty scrape rather than a dead server
   }
+}
+
+std::string MetricsCollectable::text() const {
+  std::string out;
+  append_text(out);
   return out;
 }
 
-std::string MetricsCollectable::text() const { return detail::text_format(Collect()); }
+std::size_t MetricsCollectable::write_text_over(std::string& buffer, std::size_t offset) const {
+  detail::ScrapeReading reading;
+  detail::read_sources(sources_->snapshot(), reading);
+  return detail::write_scrape_text_over(reading, options_.const_labels, buffer, offset);
+}
+
+void MetricsCollectable::write_text_in_chunks(
+    std::string& scratch, const std::function<void(std::string_view chunk)>& sink) const {
+  detail::ScrapeReading reading;
+  detail::read_sources(sources_->snapshot(), reading);
+  detail::write_scrape_text_chunks(reading, options_.const_labels, scratch, sink);
+}
+
+void MetricsCollectable::append_text(std::string& out) const {
+  detail::ScrapeReading reading;
+  detail::read_sources(sources_->snapshot(), reading);
+  detail::append_scrape_text(reading, options_.const_labels, out);
+}
 
 }  // namespace spindle

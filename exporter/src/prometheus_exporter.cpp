@@ -1,23 +1,28 @@
 #include "spindle/exporter/prometheus_exporter.hpp"
 
-#include <CivetServer.h>
-
-#include <cstdint>
 #include <string_view>
 #include <utility>
-#include <vector>
 
-#include "basic_auth.hpp"
-#include "metrics_handler.hpp"
-#include "server_start.hpp"
+#include "families.hpp"
+#include "http_server.hpp"
+#include "tls_context.hpp"
 #include "validate.hpp"
 
 namespace spindle {
 
 namespace {
 
+using namespace std::chrono_literals;
+
+void check_duration(std::chrono::milliseconds d, std::string_view name) {
+  if (d < 1ms || d > std::chrono::hours(1)) {
+    throw ConfigError("spindle exporter: Options::" + std::string(name) + " (" +
+                      std::to_string(d.count()) + " ms) must be between 1 ms and 1 hour");
+  }
+}
+
 void check_options(const PrometheusExporter::Options& o) {
-  detail::check_bind_address(o.bind_address, detail::civetweb_has_ipv6());
+  detail::check_bind_address(o.bind_address);
   detail::check_path(o.path);
   if (o.basic_auth) {
     if (o.basic_auth->username.empty()) {
@@ -29,53 +34,70 @@ void check_options(const PrometheusExporter::Options& o) {
           "authentication cannot carry");
     }
   }
-  if (o.tls && !PrometheusExporter::tls_supported()) {
-    throw ConfigError(
-        "spindle exporter: Options::tls is set, but this build has no working TLS: Debian's "
-        "civetweb 1.15 loads OpenSSL 1.1 functions at run time and cannot use the system's "
-        "OpenSSL 3. Serve plain HTTP on a private address and terminate TLS in a proxy in "
-        "front of the exporter");
+  check_duration(o.header_timeout, "header_timeout");
+  check_duration(o.idle_timeout, "idle_timeout");
+  check_duration(o.write_timeout, "write_timeout");
+  constexpr std::size_t kMostConnections = std::size_t{1} << 20;
+  if (o.max_connections < 1 || o.max_connections > kMostConnections) {
+    throw ConfigError("spindle exporter: Options::max_connections (" +
+                      std::to_string(o.max_connections) + ") must be between 1 and " +
+                      std::to_string(kMostConnections));
   }
 }
 
 }  // namespace
 
-bool PrometheusExporter::tls_supported() noexcept { return false; }
+bool PrometheusExporter::tls_supported() noexcept { return true; }
 
 PrometheusExporter::PrometheusExporter() : PrometheusExporter(Options{}) {}
 
 PrometheusExporter::PrometheusExporter(Options options) {
   check_options(options);
+  std::shared_ptr<asio::ssl::context> tls;
+  if (options.tls) {
+    tls = detail::make_tls_context({.certificate_file = options.tls->certificate_file,
+                                    .private_key_file = options.tls->private_key_file,
+                                    .client_ca_file = options.tls->client_ca_file});
+  }
   path_ = options.path;
   collectable_ = std::make_shared<MetricsCollectable>(MetricsCollectable::Options{
       .const_labels = std::move(options.const_labels), .max_monitors = options.max_monitors});
 
-  metrics_handler_ = std::make_unique<detail::MetricsHandler>(collectable_);
+  detail::HttpServerOptions server;
+  server.bind_address = options.bind_address;
+  server.settings.path = options.path;
   if (options.basic_auth) {
-    auth_handler_ = std::make_unique<detail::BasicAuthHandler>(
-        options.basic_auth->username, options.basic_auth->password, "spindle");
+    server.settings.auth.emplace(options.basic_auth->username, options.basic_auth->password,
+                                 "spindle");
   }
-  server_ = detail::start_server(options.bind_address,
-                                 {"listening_ports", options.bind_address,
-                                  // Scrapes are rare and short: two threads serve them.
-                                  "num_threads", "2"});
-  // Authentication first, so that the endpoint never serves spindle's
-  // metrics without it (until the handler is added, requests get 404).
-  if (auth_handler_) server_->addAuthHandler(path_, auth_handler_.get());
-  server_->addHandler(path_, metrics_handler_.get());
-  const std::vector<int> ports = server_->getListeningPorts();
-  port_ = ports.empty() ? 0 : static_cast<std::uint16_t>(ports.front());
+  server.settings.header_timeout = options.header_timeout;
+  server.settings.idle_timeout = options.idle_timeout;
+  server.settings.write_timeout = options.write_timeout;
+  server.settings.max_connections = options.max_connections;
+  server.tls = std::move(tls);
+  server.log = std::move(options.log);
+  // Runs on the server's thread; the collectable outlives the server.
+  server.write_metrics = [collectable = collectable_](std::string& buffer,
+                                                      const detail::ChunkSink* sink,
+                                                      const detail::ExporterStats& stats) {
+    const auto& labels = collectable->options().const_labels;
+    if (sink != nullptr) {
+      collectable->write_text_in_chunks(buffer, *sink);
+      detail::write_exporter_families_chunks(stats, labels, buffer, *sink);
+      return std::size_t{0};
+    }
+    const std::size_t end = collectable->write_text_over(buffer, 0);
+    return detail::write_exporter_families_over(stats, labels, buffer, end);
+  };
+  server_ = std::make_unique<detail::HttpServer>(std::move(server));
+  port_ = server_->port();
 }
 
-PrometheusExporter::~PrometheusExporter() {
-  // CivetServer's destructor stops civetweb, waiting for requests in
-  // progress; only then may the handlers they run go.
-  server_.reset();
-}
+PrometheusExporter::~PrometheusExporter() = default;  // server_ goes first: it is declared last
 
 void PrometheusExporter::add_runtime(const Handle& runtime, std::string name,
-                                     const StallDetector* stalls) {
-  collectable_->add_runtime(runtime, std::move(name), stalls);
+                                     std::shared_ptr<const StallDetector> stalls) {
+  collectable_->add_runtime(runtime, std::move(name), std::move(stalls));
 }
 
 bool PrometheusExporter::remove_runtime(std::string_view name) {

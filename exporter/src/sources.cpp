@@ -14,7 +14,8 @@ bool name_less(const TaskMonitor& m, std::string_view name) { return m.name() < 
 
 }  // namespace
 
-void Sources::add_runtime(const Handle& runtime, std::string name, const StallDetector* stalls) {
+void Sources::add_runtime(const Handle& runtime, std::string name,
+                          std::shared_ptr<const StallDetector> stalls) {
   if (!runtime.valid()) {
     throw UsageError("spindle exporter: add_runtime(\"" + name +
                      "\") was given an empty Handle (use Runtime::handle())");
@@ -36,14 +37,16 @@ void Sources::add_runtime(const Handle& runtime, std::string name, const StallDe
                        "\"): this runtime is already registered as \"" + e.name + "\"");
     }
   }
-  runtimes_.push_back(RuntimeEntry{std::move(name), runtime, stalls});
+  runtimes_.push_back(RuntimeEntry{std::move(name), runtime, std::move(stalls)});
 }
 
 bool Sources::remove_runtime(std::string_view name) {
+  std::shared_ptr<const StallDetector> stalls;  // dropped after unlocking: it may be the last
   MutexLock lock(mu_);
   const auto it = std::find_if(runtimes_.begin(), runtimes_.end(),
                                [&](const RuntimeEntry& e) { return e.name == name; });
   if (it == runtimes_.end()) return false;
+  stalls = std::move(it->stalls);
   runtimes_.erase(it);
   return true;
 }
@@ -104,8 +107,7 @@ Sources::Snapshot Sources::snapshot() const {
   s.runtimes.reserve(runtimes_.size());
   for (const RuntimeEntry& e : runtimes_) {
     RuntimeReading r{e.name, e.handle, std::nullopt};
-    // Read while registered: the detector may be destroyed right after
-    // remove_runtime() returns, which waits for this lock.
+    // The entry shares the detector: it is alive while registered.
     if (e.stalls != nullptr) r.stalls = e.stalls->stall_counts();
     s.runtimes.push_back(std::move(r));
   }

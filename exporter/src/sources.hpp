@@ -9,14 +9,15 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
 
-#include "spindle/runtime/detail/mutex.hpp"
 #include "spindle/monitor/stall_detector.hpp"
 #include "spindle/monitor/task_monitor.hpp"
+#include "spindle/runtime/detail/mutex.hpp"
 #include "spindle/runtime/runtime.hpp"
 
 namespace spindle::detail {
@@ -38,7 +39,8 @@ class Sources {
   explicit Sources(std::size_t max_monitors) : max_monitors_(max_monitors) {}
 
   /// See MetricsCollectable::add_runtime / remove_runtime.
-  void add_runtime(const Handle& runtime, std::string name, const StallDetector* stalls);
+  void add_runtime(const Handle& runtime, std::string name,
+                   std::shared_ptr<const StallDetector> stalls);
   bool remove_runtime(std::string_view name);
   /// See MetricsCollectable::add_monitor / remove_monitor.
   void add_monitor(const TaskMonitor& monitor);
@@ -53,13 +55,13 @@ class Sources {
 
  private:
   struct RuntimeEntry {
-    std::string name;             // the `runtime` label
-    Handle handle;                // the runtime
-    const StallDetector* stalls;  // not owned; nullptr for none
+    std::string name;                             // the `runtime` label
+    Handle handle;                                // the runtime
+    std::shared_ptr<const StallDetector> stalls;  // shared with the caller; null for none
   };
 
-  const std::size_t max_monitors_;                           // cap on monitors_.size()
-  mutable Mutex mu_;                                 // guards the two sets below
+  const std::size_t max_monitors_;                              // cap on monitors_.size()
+  mutable Mutex mu_;                                            // guards the two sets below
   std::vector<RuntimeEntry> runtimes_ SPINDLE_GUARDED_BY(mu_);  // in registration order
   std::vector<TaskMonitor> monitors_ SPINDLE_GUARDED_BY(mu_);   // sorted by name, names unique
 };

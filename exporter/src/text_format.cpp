@@ -1,15 +1,11 @@
 #include "text_format.hpp"
 
 #include <prometheus/client_metric.h>
-#include <prometheus/metric_type.h>
 
 #include <algorithm>
-#include <array>
 #include <bit>
 #include <charconv>
 #include <cmath>
-#include <cstddef>
-#include <cstdint>
 #include <cstring>
 #include <limits>
 #include <vector>
@@ -22,11 +18,6 @@ using prometheus::ClientMetric;
 using prometheus::MetricFamily;
 using prometheus::MetricType;
 
-// Room for any number this file writes: the longest are a shortest-form
-// double ("-2.2250738585072014e-308", 24 chars) and INT64_MIN (20).
-constexpr std::size_t kNumberChars = 32;
-using NumberBuffer = std::array<char, kNumberChars>;
-
 // Doubles with a magnitude below 2^53 that are whole numbers are exactly an
 // int64_t: written as one, they read better ("1000000" rather than "1e+06").
 constexpr double kExactIntegerLimit = 9007199254740992.0;  // 2^53
@@ -38,22 +29,6 @@ constexpr double kExactIntegerLimit = 9007199254740992.0;  // 2^53
 constexpr std::size_t kLineSlack = 24;
 // Bytes assumed for an added `le="..."` or `quantile="..."` label.
 constexpr std::size_t kExtraLabelSlack = 16;
-
-std::string_view type_name(MetricType t) noexcept {
-  switch (t) {
-    case MetricType::Counter:
-      return "counter";
-    case MetricType::Gauge:
-      return "gauge";
-    case MetricType::Summary:
-      return "summary";
-    case MetricType::Histogram:
-      return "histogram";
-    case MetricType::Untyped:
-      break;
-  }
-  return "untyped";
-}
 
 // Writes +Inf, -Inf or NaN for a non-finite `v` and returns the end; null
 // for a finite one.
@@ -68,35 +43,6 @@ char* write_non_finite(char* p, double v) noexcept {
   }
   for (const char c : s) *p++ = c;
   return p;
-}
-
-// A sample value: the shortest text that reads back as `v`.
-std::string_view format_value(NumberBuffer& buf, double v) noexcept {
-  char* const first = buf.data();
-  char* const last = first + buf.size();
-  if (char* end = write_non_finite(first, v)) return {first, static_cast<std::size_t>(end - first)};
-  if (v > -kExactIntegerLimit && v < kExactIntegerLimit) {
-    const auto i = static_cast<std::int64_t>(v);
-    // -0.0 goes to the general case, which keeps its sign.
-    if (static_cast<double>(i) == v && !(i == 0 && std::signbit(v))) {
-      return {first, static_cast<std::size_t>(std::to_chars(first, last, i).ptr - first)};
-    }
-  }
-  return {first, static_cast<std::size_t>(std::to_chars(first, last, v).ptr - first)};
-}
-
-// A bucket bound or quantile as prometheus-cpp's serializer writes it
-// (printf %.16g), because it names the series.
-std::string_view format_label_number(NumberBuffer& buf, double v) noexcept {
-  char* const first = buf.data();
-  if (char* end = write_non_finite(first, v)) return {first, static_cast<std::size_t>(end - first)};
-  const auto r = std::to_chars(first, first + buf.size(), v, std::chars_format::general, 16);
-  return {first, static_cast<std::size_t>(r.ptr - first)};
-}
-
-std::string_view format_count(NumberBuffer& buf, std::uint64_t n) noexcept {
-  char* const first = buf.data();
-  return {first, static_cast<std::size_t>(std::to_chars(first, first + buf.size(), n).ptr - first)};
 }
 
 // Copies `s` to `p` (which has room); returns the end.
@@ -154,37 +100,14 @@ std::size_t estimated_size(std::span<const MetricFamily> families) noexcept {
   return total;
 }
 
-/// Writes families at the end of one string; holds what is reused from
-/// line to line. The string is grown ahead by the estimate, the lines are
-/// copied into that room, and the destructor cuts what was not used (also
-/// when a growth throws: the string then holds whole lines written so far).
-class Writer {
+/// Writes prometheus-cpp families through a LineWriter; holds what is
+/// reused from line to line.
+class FamilyWriter {
  public:
-  /// Writes after `out`'s contents, expecting about `estimate` bytes.
-  Writer(std::string& out, std::size_t estimate) : out_(out), end_(out.size()) {
-    labels_.resize(256);
-    out_.resize(end_ + estimate);  // last: if anything here throws, `out` is as it was
-  }
-  ~Writer() { out_.resize(end_); }  // shrinking: never throws
-  Writer(const Writer&) = delete;
-  Writer& operator=(const Writer&) = delete;
+  explicit FamilyWriter(LineWriter& w) : w_(w) { labels_.reserve(256); }
 
   void family(const MetricFamily& f) {
-    const std::string_view type = type_name(f.type);
-    char* p = room(2 * f.name.size() + 2 * f.help.size() + type.size() + 18);
-    if (!f.help.empty()) {
-      p = put(p, "# HELP ");
-      p = put(p, f.name);
-      *p++ = ' ';
-      p = put_escaped(p, f.help, /*quote=*/false);
-      *p++ = '\n';
-    }
-    p = put(p, "# TYPE ");
-    p = put(p, f.name);
-    *p++ = ' ';
-    p = put(p, type);
-    *p++ = '\n';
-    commit(p);
+    w_.family(f.name, f.help, type_name(f.type));
     for (const ClientMetric& m : f.metric) metric(f, m);
   }
 
@@ -195,14 +118,6 @@ class Writer {
     std::array<char, kNumberChars + 8> text{};  // le="<bound>"
     std::size_t size = 0;                       // characters used in `text`; 0: none yet
   };
-
-  // Room for `n` more bytes after what was written; returns where they go.
-  char* room(std::size_t n) {
-    if (out_.size() - end_ < n) out_.resize(std::max(out_.size() * 2, end_ + n));
-    return out_.data() + end_;
-  }
-  // Marks everything before `p` (in the room) as written.
-  void commit(const char* p) noexcept { end_ = static_cast<std::size_t>(p - out_.data()); }
 
   void metric(const MetricFamily& f, const ClientMetric& m) {
     start_metric(m);
@@ -228,21 +143,11 @@ class Writer {
 
   // Escapes the metric's labels into labels_ and formats its timestamp.
   void start_metric(const ClientMetric& m) {
-    std::size_t most = 0;  // the labels' text if every value byte were escaped
-    for (const ClientMetric::Label& l : m.label) most += l.name.size() + 2 * l.value.size() + 4;
-    if (labels_.size() < most) labels_.resize(most);
-    char* const first = labels_.data();
-    char* p = first;
+    labels_.clear();
     for (const ClientMetric::Label& l : m.label) {
-      if (p != first) *p++ = ',';
-      p = put(p, l.name);
-      *p++ = '=';
-      *p++ = '"';
-      p = put_escaped(p, l.value, /*quote=*/true);
-      *p++ = '"';
+      if (!labels_.empty()) labels_ += ',';
+      append_label(labels_, l.name, l.value);
     }
-    labels_size_ = static_cast<std::size_t>(p - first);
-
     timestamp_ = {};
     if (m.timestamp_ms != 0) {
       char* const ts = timestamp_buf_.data();
@@ -251,29 +156,9 @@ class Writer {
     }
   }
 
-  // One line: <name><suffix>{<labels>,<extra>} <value>[ <timestamp>]
   void sample(std::string_view name, std::string_view suffix, std::string_view extra,
               std::string_view value) {
-    const std::string_view labels(labels_.data(), labels_size_);
-    char* p = room(name.size() + suffix.size() + labels.size() + extra.size() + value.size() +
-                   timestamp_.size() + 6);
-    p = put(p, name);
-    p = put(p, suffix);
-    if (!labels.empty() || !extra.empty()) {
-      *p++ = '{';
-      p = put(p, labels);
-      if (!labels.empty() && !extra.empty()) *p++ = ',';
-      p = put(p, extra);
-      *p++ = '}';
-    }
-    *p++ = ' ';
-    p = put(p, value);
-    if (!timestamp_.empty()) {
-      *p++ = ' ';
-      p = put(p, timestamp_);
-    }
-    *p++ = '\n';
-    commit(p);
+    w_.sample(name, suffix, {labels_, extra, {}, {}}, value, timestamp_);
   }
 
   void histogram(std::string_view name, const ClientMetric::Histogram& h) {
@@ -324,10 +209,8 @@ class Writer {
     return {b.text.data(), b.size};
   }
 
-  std::string& out_;                // where the text goes: [0, end_) written, then room
-  std::size_t end_;                 // the end of what was written
-  std::string labels_;              // a buffer: the current metric's labels, escaped
-  std::size_t labels_size_ = 0;     // their length in labels_
+  LineWriter& w_;                   // where the lines go
+  std::string labels_;              // the current metric's labels, escaped
   NumberBuffer timestamp_buf_{};    // the current metric's timestamp's digits
   std::string_view timestamp_;      // into timestamp_buf_; empty: none
   std::vector<BoundLabel> bounds_;  // le labels by bucket index
@@ -335,9 +218,144 @@ class Writer {
 
 }  // namespace
 
+std::string_view type_name(MetricType t) noexcept {
+  switch (t) {
+    case MetricType::Counter:
+      return "counter";
+    case MetricType::Gauge:
+      return "gauge";
+    case MetricType::Summary:
+      return "summary";
+    case MetricType::Histogram:
+      return "histogram";
+    case MetricType::Untyped:
+      break;
+  }
+  return "untyped";
+}
+
+std::string_view format_value(NumberBuffer& buf, double v) noexcept {
+  char* const first = buf.data();
+  char* const last = first + buf.size();
+  if (char* end = write_non_finite(first, v)) return {first, static_cast<std::size_t>(end - first)};
+  if (v > -kExactIntegerLimit && v < kExactIntegerLimit) {
+    const auto i = static_cast<std::int64_t>(v);
+    // -0.0 goes to the general case, which keeps its sign.
+    if (static_cast<double>(i) == v && !(i == 0 && std::signbit(v))) {
+      return {first, static_cast<std::size_t>(std::to_chars(first, last, i).ptr - first)};
+    }
+  }
+  return {first, static_cast<std::size_t>(std::to_chars(first, last, v).ptr - first)};
+}
+
+std::string_view format_label_number(NumberBuffer& buf, double v) noexcept {
+  char* const first = buf.data();
+  if (char* end = write_non_finite(first, v)) return {first, static_cast<std::size_t>(end - first)};
+  const auto r = std::to_chars(first, first + buf.size(), v, std::chars_format::general, 16);
+  return {first, static_cast<std::size_t>(r.ptr - first)};
+}
+
+std::string_view format_count(NumberBuffer& buf, std::uint64_t n) noexcept {
+  char* const first = buf.data();
+  return {first, static_cast<std::size_t>(std::to_chars(first, first + buf.size(), n).ptr - first)};
+}
+
+void append_label(std::string& out, std::string_view name, std::string_view value) {
+  const std::size_t start = out.size();
+  out.resize(start + name.size() + 2 * value.size() + 3);  // name="value", every byte escaped
+  char* p = out.data() + start;
+  p = put(p, name);
+  *p++ = '=';
+  *p++ = '"';
+  p = put_escaped(p, value, /*quote=*/true);
+  *p++ = '"';
+  out.resize(static_cast<std::size_t>(p - out.data()));
+}
+
+LineWriter::LineWriter(std::string& out, std::size_t estimate)
+    : out_(out), end_(out.size()), grow_by_(0) {
+  out_.resize(end_ + estimate);
+}
+
+LineWriter::LineWriter(std::string& out, std::size_t offset, std::size_t estimate,
+                       Overwrite /*tag*/)
+    : out_(out), end_(std::min(offset, out.size())), grow_by_(std::max<std::size_t>(estimate, 1)) {}
+
+LineWriter::LineWriter(std::string& buffer, const ChunkSink& sink)
+    : out_(buffer), end_(0), grow_by_(kChunkBytes), sink_(&sink) {
+  if (out_.size() < kChunkBytes) out_.resize(kChunkBytes);
+}
+
+LineWriter::~LineWriter() {
+  if (grow_by_ == 0) out_.resize(end_);  // shrinking: never throws
+}
+
+void LineWriter::flush() {
+  if (sink_ == nullptr || end_ == 0) return;
+  (*sink_)(std::string_view(out_.data(), end_));
+  end_ = 0;
+}
+
+char* LineWriter::room(std::size_t n) {
+  if (sink_ != nullptr && end_ + n > kChunkBytes) flush();
+  if (out_.size() - end_ < n) {
+    const std::size_t at_least =
+        grow_by_ == 0 ? out_.size() * 2 : out_.size() + std::max(grow_by_, out_.size() / 2);
+    out_.resize(std::max(at_least, end_ + n));
+  }
+  return out_.data() + end_;
+}
+
+void LineWriter::commit(const char* p) noexcept {
+  end_ = static_cast<std::size_t>(p - out_.data());
+}
+
+void LineWriter::family(std::string_view name, std::string_view help, std::string_view type) {
+  char* p = room(2 * name.size() + 2 * help.size() + type.size() + 18);
+  if (!help.empty()) {
+    p = put(p, "# HELP ");
+    p = put(p, name);
+    *p++ = ' ';
+    p = put_escaped(p, help, /*quote=*/false);
+    *p++ = '\n';
+  }
+  p = put(p, "# TYPE ");
+  p = put(p, name);
+  *p++ = ' ';
+  p = put(p, type);
+  *p++ = '\n';
+  commit(p);
+}
+
+void LineWriter::sample(std::string_view name, std::string_view suffix, const LabelParts& labels,
+                        std::string_view value, std::string_view timestamp) {
+  std::size_t labels_size = 0;
+  for (const std::string_view part : labels) labels_size += part.size() + 1;
+  char* p = room(name.size() + suffix.size() + labels_size + value.size() + timestamp.size() + 6);
+  p = put(p, name);
+  p = put(p, suffix);
+  bool first = true;
+  for (const std::string_view part : labels) {
+    if (part.empty()) continue;
+    *p++ = first ? '{' : ',';
+    first = false;
+    p = put(p, part);
+  }
+  if (!first) *p++ = '}';
+  *p++ = ' ';
+  p = put(p, value);
+  if (!timestamp.empty()) {
+    *p++ = ' ';
+    p = put(p, timestamp);
+  }
+  *p++ = '\n';
+  commit(p);
+}
+
 void append_text_format(std::span<const MetricFamily> families, std::string& out) {
-  Writer w(out, estimated_size(families));
-  for (const MetricFamily& f : families) w.family(f);
+  LineWriter w(out, estimated_size(families));
+  FamilyWriter fw(w);
+  for (const MetricFamily& f : families) fw.family(f);
 }
 
 std::string text_format(std::span<const MetricFamily> families) {

@@ -115,12 +115,12 @@ void check_source_name(std::string_view name, std::string_view what) {
   }
 }
 
-void check_bind_address(std::string_view address, bool ipv6) {
+void check_bind_address(std::string_view address) {
   const auto fail = [&](std::string_view why) {
     throw ConfigError("spindle exporter: Options::bind_address " + quoted(address) +
                       " is invalid: " + std::string(why) +
                       "; expected \"HOST:PORT\" (e.g. \"127.0.0.1:9464\", \"0.0.0.0:9464\", "
-                      "port 0 for any free port) or \"PORT\"");
+                      "\"[::1]:9464\", port 0 for any free port) or \"PORT\"");
   };
   if (address.empty()) fail("it is empty");
   std::string_view host;
@@ -128,7 +128,6 @@ void check_bind_address(std::string_view address, bool ipv6) {
   if (address.front() == '[') {
     const std::size_t close = address.find(']');
     if (close == std::string_view::npos) fail("'[' without ']'");
-    if (!ipv6) fail("IPv6 addresses are not supported by this build's HTTP server (civetweb)");
     host = address.substr(1, close - 1);
     if (host.empty()) fail("the host is empty");
     for (char c : host) {

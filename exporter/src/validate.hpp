@@ -23,9 +23,9 @@ void check_const_labels(const std::map<std::string, std::string>& labels);
 void check_source_name(std::string_view name, std::string_view what);
 
 /// Throws ConfigError unless `address` is "PORT" or "HOST:PORT" with a
-/// port in 0..65535 and a host of letters, digits, '.', '-' (IPv6 literals
-/// only where `ipv6` is true).
-void check_bind_address(std::string_view address, bool ipv6);
+/// port in 0..65535 and a host of letters, digits, '.', '-', or an IPv6
+/// literal in brackets ("[::1]:9464").
+void check_bind_address(std::string_view address);
 
 /// Throws ConfigError unless `path` is an absolute URL path without
 /// spaces, control characters, '?' or '#'.

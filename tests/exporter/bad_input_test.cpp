@@ -3,8 +3,12 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <chrono>
+#include <memory>
 #include <set>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "scrape_support.hpp"
 #include "spindle/exporter.hpp"
@@ -161,7 +165,8 @@ TEST(ExporterBadInput, MoreMonitorsThanMaxMonitorsIsAnError) {
 TEST(ExporterBadInput, RuntimeRegistrationErrors) {
   auto rt = spindle::Runtime::Builder().worker_threads(1).build();
   auto other = spindle::Runtime::Builder().worker_threads(1).build();
-  spindle::StallDetector other_stalls(other.handle(), spindle::test::manual_scan());
+  auto other_stalls =
+      std::make_shared<spindle::StallDetector>(other.handle(), spindle::test::manual_scan());
   spindle::MetricsCollectable c;
   c.add_runtime(rt.handle());
 
@@ -173,26 +178,46 @@ TEST(ExporterBadInput, RuntimeRegistrationErrors) {
               HasSubstr("\"main\" is already registered"));
   EXPECT_THAT(message_of<spindle::UsageError>([&] { c.add_runtime(rt.handle(), "again"); }),
               HasSubstr("already registered as \"main\""));
-  spindle::StallDetector rt_stalls(rt.handle(), spindle::test::manual_scan());
+  auto rt_stalls =
+      std::make_shared<spindle::StallDetector>(rt.handle(), spindle::test::manual_scan());
   EXPECT_THAT(
-      message_of<spindle::UsageError>([&] { c.add_runtime(other.handle(), "other", &rt_stalls); }),
+      message_of<spindle::UsageError>([&] { c.add_runtime(other.handle(), "other", rt_stalls); }),
       HasSubstr("different runtime"));
   EXPECT_EQ(c.runtime_count(), 1u);
   // The failed calls changed nothing; the right detector is accepted.
-  c.add_runtime(other.handle(), "other", &other_stalls);
+  c.add_runtime(other.handle(), "other", other_stalls);
   EXPECT_EQ(c.runtime_count(), 2u);
   EXPECT_TRUE(c.remove_runtime("other"));
   EXPECT_FALSE(c.remove_runtime("other"));
 }
 
-TEST(ExporterBadInput, TlsIsRejectedWithTheReasonInThisBuild) {
-  ASSERT_FALSE(PrometheusExporter::tls_supported());
-  const std::string msg = message_of<spindle::ConfigError>([&] {
-    PrometheusExporter e(
-        {.bind_address = "127.0.0.1:0", .tls = PrometheusExporter::Tls{"cert.pem", "key.pem"}});
-  });
-  EXPECT_THAT(msg, HasSubstr("no working TLS"));
-  EXPECT_THAT(msg, HasSubstr("proxy"));
+TEST(ExporterBadInput, TimeoutsAndTheConnectionCapMustBeInRange) {
+  using std::chrono::milliseconds;
+  const auto with = [](auto set) {
+    PrometheusExporter::Options o{.bind_address = "127.0.0.1:0"};
+    set(o);
+    return o;
+  };
+  using Case = std::pair<PrometheusExporter::Options, std::string>;
+  for (const Case& c : std::vector<Case>{
+           {with([](auto& o) { o.header_timeout = milliseconds(0); }), "header_timeout"},
+           {with([](auto& o) { o.header_timeout = milliseconds(-5); }), "header_timeout"},
+           {with([](auto& o) { o.idle_timeout = milliseconds(0); }), "idle_timeout"},
+           {with([](auto& o) { o.write_timeout = std::chrono::hours(2); }), "write_timeout"},
+           {with([](auto& o) { o.max_connections = 0; }), "max_connections"},
+           {with([](auto& o) { o.max_connections = std::size_t{1} << 21; }), "max_connections"}}) {
+    SCOPED_TRACE(c.second);
+    const std::string msg =
+        message_of<spindle::ConfigError>([&] { PrometheusExporter e(c.first); });
+    EXPECT_THAT(msg, HasSubstr("Options::" + c.second));
+  }
+  // The bounds themselves are accepted.
+  PrometheusExporter ok(with([](auto& o) {
+    o.header_timeout = milliseconds(1);
+    o.idle_timeout = std::chrono::hours(1);
+    o.max_connections = 1;
+  }));
+  EXPECT_NE(ok.port(), 0);
 }
 
 TEST(ExporterBadInput, BasicAuthNeedsAUsernameWithoutColon) {

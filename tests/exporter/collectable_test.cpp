@@ -148,9 +148,9 @@ TEST(ExporterCollectable, StallDetectorReportsAreCountedPerWorker) {
   options.threshold = 100ms;
   options.on_stall = [](const spindle::StallReport&) {};
   options.clock = clock->source();
-  spindle::StallDetector stalls(rt.handle(), options);
+  auto stalls = std::make_shared<spindle::StallDetector>(rt.handle(), options);
   spindle::MetricsCollectable c;
-  c.add_runtime(rt.handle(), "main", &stalls);
+  c.add_runtime(rt.handle(), "main", stalls);
 
   std::atomic<bool> started{false};
   std::atomic<bool> release{false};
@@ -161,19 +161,73 @@ TEST(ExporterCollectable, StallDetectorReportsAreCountedPerWorker) {
         co_return;
       }(started, release));
   ASSERT_TRUE(spindle::test::eventually([&] { return started.load(); }));
-  stalls.scan();  // sees the poll
+  stalls->scan();  // sees the poll
   clock->advance(150ms);
-  stalls.scan();  // 150 ms >= 100 ms: one report
+  stalls->scan();  // 150 ms >= 100 ms: one report
   release.store(true);
   h.join();
 
   const auto s = parse_scrape(c.text());
-  EXPECT_EQ(stalls.stall_counts(), std::vector<std::uint64_t>{1});
+  EXPECT_EQ(stalls->stall_counts(), std::vector<std::uint64_t>{1});
   EXPECT_EQ(s.value("spindle_runtime_stalls_total", {{"runtime", "main"}, {"worker", "0"}}), 1);
 
-  // Once removed, the detector is not read again (it may be destroyed).
+  // Once removed, the detector is not read again, nor shared.
   EXPECT_TRUE(c.remove_runtime("main"));
   EXPECT_EQ(parse_scrape(c.text()).type("spindle_runtime_stalls_total"), "");
+  EXPECT_EQ(stalls.use_count(), 1);
+}
+
+TEST(ExporterCollectable, AStallDetectorDroppedBeforeTheExporterCannotDangle) {
+  // The caller's detector goes away while scrapes run: the registration
+  // shares it, so scrapes keep reading a live detector until the runtime is
+  // removed (ASan reports a use after free otherwise).
+  auto rt = spindle::Runtime::Builder().worker_threads(2).build();
+  spindle::PrometheusExporter exporter({.bind_address = "127.0.0.1:0"});
+  auto stalls = std::make_shared<spindle::StallDetector>(rt.handle(), spindle::test::manual_scan());
+  std::weak_ptr<spindle::StallDetector> watch = stalls;
+  exporter.add_runtime(rt.handle(), "main", stalls);
+
+  std::atomic<bool> stop{false};
+  std::atomic<int> scrapes{0};
+  std::atomic<int> bad{0};
+  std::thread scraper([&] {
+    while (!stop.load()) {
+      const auto r = http_get(exporter.port(), "/metrics");
+      if (r.status != 200 ||
+          r.body.find("spindle_runtime_stalls_total{runtime=\"main\",worker=\"1\"} 0") ==
+              std::string::npos) {
+        bad.fetch_add(1);
+      }
+      scrapes.fetch_add(1);
+    }
+  });
+  ASSERT_TRUE(spindle::test::eventually([&] { return scrapes.load() >= 2; }));
+  stalls.reset();  // the caller's last reference
+  EXPECT_FALSE(watch.expired()) << "kept alive by the registration";
+  const int after = scrapes.load();
+  ASSERT_TRUE(spindle::test::eventually([&] { return scrapes.load() >= after + 3; }));
+  stop.store(true);
+  scraper.join();
+  EXPECT_EQ(bad.load(), 0);
+  // Removing the runtime releases it.
+  EXPECT_TRUE(exporter.remove_runtime("main"));
+  EXPECT_TRUE(watch.expired());
+  EXPECT_EQ(
+      parse_scrape(http_get(exporter.port(), "/metrics").body).type("spindle_runtime_stalls_total"),
+      "");
+}
+
+TEST(ExporterCollectable, AnExporterDestroyedFirstReleasesItsStallDetector) {
+  auto rt = spindle::Runtime::Builder().worker_threads(1).build();
+  std::weak_ptr<spindle::StallDetector> watch;
+  {
+    spindle::PrometheusExporter exporter({.bind_address = "127.0.0.1:0"});
+    auto stalls = std::make_shared<spindle::StallDetector>(rt.handle());  // with its thread
+    watch = stalls;
+    exporter.add_runtime(rt.handle(), "main", std::move(stalls));
+    EXPECT_EQ(http_get(exporter.port(), "/metrics").status, 200);
+  }
+  EXPECT_TRUE(watch.expired()) << "the last owner stopped and destroyed it";
 }
 
 TEST(ExporterCollectable, ScrapeAfterTheRuntimeIsDestroyedReadsItsFinalValues) {

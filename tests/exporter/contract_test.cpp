@@ -6,6 +6,7 @@
 #include <atomic>
 #include <chrono>
 #include <cmath>
+#include <memory>
 #include <set>
 #include <string>
 #include <vector>
@@ -78,6 +79,12 @@ const std::vector<Contract> kRuntimeContract = {
     {"spindle_runtime_scheduled_delay_seconds", "histogram", {"runtime"}},
 };
 
+// The endpoint's own series (PrometheusExporter only, not MetricsCollectable).
+const std::vector<Contract> kExporterContract = {
+    {"spindle_exporter_rejected_connections_total", "counter", {}},
+    {"spindle_exporter_scrapes_total", "counter", {"encoding"}},
+};
+
 double seconds(std::chrono::nanoseconds d) { return static_cast<double>(d.count()) / 1e9; }
 
 // Durations travel as seconds in a double printed with 16 digits.
@@ -111,9 +118,10 @@ class ExporterContract : public ::testing::Test {
                       .long_delay_threshold(200us)
                       .build()),
         search_(spindle::TaskMonitor::Builder().name("search").build()),
-        stalls_(rt_.handle(), spindle::test::manual_scan()),
+        stalls_(
+            std::make_shared<spindle::StallDetector>(rt_.handle(), spindle::test::manual_scan())),
         exporter_({.bind_address = "127.0.0.1:0", .const_labels = {{"service", "checkout"}}}) {
-    exporter_.add_runtime(rt_.handle(), "main", &stalls_);
+    exporter_.add_runtime(rt_.handle(), "main", stalls_);
     exporter_.add_monitor(checkout_);
     exporter_.add_monitor(search_);
   }
@@ -130,7 +138,7 @@ class ExporterContract : public ::testing::Test {
   spindle::Runtime rt_;
   spindle::TaskMonitor checkout_;
   spindle::TaskMonitor search_;
-  spindle::StallDetector stalls_;
+  std::shared_ptr<spindle::StallDetector> stalls_;
   spindle::PrometheusExporter exporter_;
 };
 
@@ -191,6 +199,7 @@ TEST_F(ExporterContract, EveryMetricOfTheContractIsScrapedWithItsTypeAndLabels) 
   };
   for (const Contract& c : kTaskContract) check_family(c, {"checkout", "search"});
   for (const Contract& c : kRuntimeContract) check_family(c, {"main"});
+  for (const Contract& c : kExporterContract) check_family(c, {});
 
   // Nothing else: every family is spindle's (no exposer_* self-metrics)
   // and in the contract.
@@ -200,7 +209,7 @@ TEST_F(ExporterContract, EveryMetricOfTheContractIsScrapedWithItsTypeAndLabels) 
       continue;
     }
     bool listed = false;
-    for (const auto* table : {&kTaskContract, &kRuntimeContract}) {
+    for (const auto* table : {&kTaskContract, &kRuntimeContract, &kExporterContract}) {
       for (const Contract& c : *table) listed = listed || name == c.name;
     }
     EXPECT_TRUE(listed) << name << " is not in METRICS.md";
@@ -219,6 +228,11 @@ TEST_F(ExporterContract, EveryMetricOfTheContractIsScrapedWithItsTypeAndLabels) 
     }
     EXPECT_EQ(seen, kinds) << family;
   }
+  std::set<std::string> encodings;
+  for (const auto& sample : s.find("spindle_exporter_scrapes_total")) {
+    encodings.insert(sample.labels.at("encoding"));
+  }
+  EXPECT_EQ(encodings, (std::set<std::string>{"gzip", "identity"}));
   for (const Contract& c : kRuntimeContract) {
     if (c.labels.count("worker") == 0) continue;
     std::set<std::string> workers;

@@ -24,7 +24,9 @@
 #include <string>
 #include <vector>
 
+#include "families.hpp"
 #include "scrape_support.hpp"
+#include "sources.hpp"
 #include "spindle/exporter.hpp"
 #include "spindle/monitor.hpp"
 #include "spindle/runtime.hpp"
@@ -320,9 +322,9 @@ TEST(TextFormat, EverySampleMatchesPrometheusCppsSerializer) {
 
 TEST(TextFormat, SpindlesOwnScrapeMatchesPrometheusCppSampleBySample) {
   auto rt = spindle::Runtime::Builder().worker_threads(2).poll_timing(true).build();
-  spindle::StallDetector stalls(rt.handle(), spindle::test::manual_scan());
+  auto stalls = std::make_shared<spindle::StallDetector>(rt.handle(), spindle::test::manual_scan());
   spindle::MetricsCollectable c({.const_labels = {{"service", "a\"b\\c\nd ü"}, {"zone", "eu-1"}}});
-  c.add_runtime(rt.handle(), "main", &stalls);
+  c.add_runtime(rt.handle(), "main", stalls);
   std::vector<spindle::TaskMonitor> monitors;
   for (const char* name : {"checkout", "we\"ird\\name\n", "日本"}) {
     monitors.push_back(spindle::TaskMonitor::Builder().name(name).build());
@@ -344,6 +346,130 @@ TEST(TextFormat, SpindlesOwnScrapeMatchesPrometheusCppSampleBySample) {
   const auto check = spindle::test::promtool_check(ours);
   EXPECT_EQ(check.exit_code, 0) << check.output;
   EXPECT_EQ(check.output, "") << "promtool findings:\n" << check.output;
+}
+
+// The endpoint writes the text straight from a reading (families.hpp's
+// append_scrape_text); an Exposer gets prometheus-cpp families from the
+// same reading. From one reading, both must give the same bytes.
+std::string text_via_families(const spindle::detail::ScrapeReading& r,
+                              const std::map<std::string, std::string>& labels) {
+  return spindle::detail::text_format(spindle::detail::build_families(r, labels));
+}
+
+std::string text_direct(const spindle::detail::ScrapeReading& r,
+                        const std::map<std::string, std::string>& labels) {
+  std::string out = "kept\n";  // appends
+  spindle::detail::append_scrape_text(r, labels, out);
+  EXPECT_EQ(out.substr(0, 5), "kept\n");
+  return out.substr(5);
+}
+
+TEST(ScrapeText, WritesTheSameBytesAsSerializingTheFamiliesOfTheSameReading) {
+  auto rt = spindle::Runtime::Builder().worker_threads(2).poll_timing(true).build();
+  auto plain_rt = spindle::Runtime::Builder().worker_threads(1).build();
+  auto stalls = std::make_shared<spindle::StallDetector>(rt.handle(), spindle::test::manual_scan());
+  spindle::detail::Sources sources(16);
+  sources.add_runtime(rt.handle(), "main", stalls);
+  sources.add_runtime(plain_rt.handle(), "plain \"rt\"", nullptr);
+  std::vector<spindle::TaskMonitor> monitors;
+  for (const char* name : {"checkout", "we\"ird\\name\n", "日本", "zz"}) {
+    monitors.push_back(spindle::TaskMonitor::Builder().name(name).build());
+    sources.add_monitor(monitors.back());
+  }
+  std::vector<std::unique_ptr<spindle::test::ParkedTasks>> parked;
+  for (const auto& m : monitors) {
+    parked.push_back(std::make_unique<spindle::test::ParkedTasks>(rt.handle(), m, 2, 3));
+    ASSERT_TRUE(parked.back()->wait_parked());
+  }
+  for (const std::map<std::string, std::string>& labels :
+       {std::map<std::string, std::string>{},
+        std::map<std::string, std::string>{{"service", "a\"b\\c\nd ü"}, {"zone", "eu-1"}}}) {
+    spindle::detail::ScrapeReading r;
+    spindle::detail::read_sources(sources.snapshot(), r);
+    ASSERT_EQ(r.tasks.size(), monitors.size());
+    ASSERT_EQ(r.runtimes.size(), 2u);
+    const std::string direct = text_direct(r, labels);
+    EXPECT_EQ(direct, text_via_families(r, labels));
+    // Not trivially equal: every family of the contract is there.
+    const Scrape s = parse_scrape(direct);
+    EXPECT_EQ(s.find("spindle_task_poll_duration_seconds_bucket").size(),
+              monitors.size() * spindle::Histogram::kBuckets);
+    EXPECT_EQ(s.find("spindle_runtime_stalls_total").size(), 2u) << "main's two workers only";
+    EXPECT_EQ(s.find("spindle_runtime_poll_duration_seconds_count").size(), 1u);
+    EXPECT_EQ(
+        s.find("spindle_task_polls_total", {{"monitor", "checkout"}, {"kind", "fast"}}).size(), 1u);
+  }
+}
+
+TEST(ScrapeText, EmptyAndRuntimeOnlyReadingsMatchToo) {
+  spindle::detail::Sources sources(4);
+  spindle::detail::ScrapeReading empty;
+  spindle::detail::read_sources(sources.snapshot(), empty);
+  EXPECT_EQ(text_direct(empty, {}), "");
+  EXPECT_EQ(text_via_families(empty, {}), "");
+
+  auto rt = spindle::Runtime::Builder().worker_threads(3).build();
+  sources.add_runtime(rt.handle(), "only", nullptr);
+  spindle::detail::ScrapeReading r;
+  spindle::detail::read_sources(sources.snapshot(), r);
+  const std::string direct = text_direct(r, {{"service", "x"}});
+  EXPECT_EQ(direct, text_via_families(r, {{"service", "x"}}));
+  const Scrape s = parse_scrape(direct);
+  EXPECT_EQ(s.find("spindle_runtime_polls_total").size(), 3u);
+  EXPECT_EQ(s.type("spindle_task_polls_total"), "");
+  EXPECT_EQ(s.type("spindle_runtime_poll_duration_seconds"), "");
+}
+
+TEST(ScrapeText, OverwritingAndChunkedWritingGiveTheSameText) {
+  spindle::MetricsCollectable c({.const_labels = {{"service", "s"}}, .max_monitors = 300});
+  std::vector<spindle::TaskMonitor> monitors;
+  for (int i = 0; i < 300; ++i) {  // ~3 MB: many chunks
+    monitors.push_back(spindle::TaskMonitor::Builder().name("m" + std::to_string(i)).build());
+    c.add_monitor(monitors.back());
+  }
+  const std::string text = c.text();
+  ASSERT_GT(text.size(), 4 * spindle::detail::LineWriter::kChunkBytes);
+
+  // Over a larger buffer: the text, then the old bytes untouched.
+  std::string buffer(text.size() + 100, '#');
+  const std::size_t end = c.write_text_over(buffer);
+  EXPECT_EQ(end, text.size());
+  EXPECT_EQ(buffer.substr(0, end), text);
+  EXPECT_EQ(buffer.substr(end), std::string(100, '#'));
+  // Over a smaller one, from an offset: it grows.
+  std::string small = "keep";
+  EXPECT_EQ(c.write_text_over(small, 4), 4 + text.size());
+  EXPECT_EQ(small.substr(0, 4 + text.size()), "keep" + text);
+
+  // In chunks: whole lines, none much over the chunk size, the same bytes.
+  std::string scratch;
+  std::string joined;
+  std::size_t chunks = 0;
+  c.write_text_in_chunks(scratch, [&](std::string_view chunk) {
+    ++chunks;
+    EXPECT_LE(chunk.size(), spindle::detail::LineWriter::kChunkBytes);
+    EXPECT_EQ(chunk.back(), '\n');
+    joined += chunk;
+  });
+  EXPECT_EQ(joined, text);
+  EXPECT_GE(chunks, 4u);
+  EXPECT_LE(scratch.size(), spindle::detail::LineWriter::kChunkBytes + 4096)
+      << "never the whole text";
+}
+
+TEST(ScrapeText, MetricsCollectableTextIsTheDirectWriter) {
+  // Monitors only: nothing changes between two readings.
+  spindle::MetricsCollectable c({.const_labels = {{"service", "s"}}});
+  std::vector<spindle::TaskMonitor> monitors;
+  for (int i = 0; i < 5; ++i) {
+    monitors.push_back(spindle::TaskMonitor::Builder().name("m" + std::to_string(i)).build());
+    c.add_monitor(monitors.back());
+  }
+  const std::string text = c.text();
+  EXPECT_EQ(text, serialize_with_spindle(c.Collect()));
+  std::string appended = "x";
+  c.append_text(appended);
+  EXPECT_EQ(appended, "x" + text);
 }
 
 TEST(TextFormat, ValuesReadBackAsExactlyTheSameDouble) {

@@ -1,6 +1,7 @@
 // <spindle/exporter.hpp> — spindle's metrics for Prometheus, read at scrape time.
 //
-//   spindle::PrometheusExporter   serves /metrics over HTTP (civetweb, spindle's text writer)
+//   spindle::PrometheusExporter   serves /metrics over HTTP or HTTPS on its own thread
+//                                 (Asio, http-parser, OpenSSL, zlib; spindle's text writer)
 //                                 (spindle/exporter/prometheus_exporter.hpp)
 //   spindle::MetricsCollectable   the same metrics as a prometheus::Collectable, for a
 //                                 service that runs its own Exposer
@@ -19,6 +20,8 @@
 //   exporter.add_runtime(rt.handle());
 //   exporter.add_monitor(checkout_monitor);
 //   // curl http://host:9464/metrics
+//
+//   // curl --compressed http://host:9464/metrics   (gzip, as Prometheus asks)
 //
 // Or, with the service's own prometheus-cpp Exposer:
 //   auto spindle_metrics = std::make_shared<spindle::MetricsCollectable>();

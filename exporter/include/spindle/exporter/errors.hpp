@@ -6,7 +6,8 @@
 // Bad input to the exporter is reported with the runtime layer's types (see
 // spindle/runtime/errors.hpp), each at the call that caused it:
 //   spindle::ConfigError  an Options field is invalid (bind address syntax,
-//                         path, constant labels, TLS in a build without it)
+//                         path, constant labels, a timeout or the connection
+//                         cap out of range, a TLS file that cannot be used)
 //   spindle::UsageError   add/remove called against its contract (empty or
 //                         duplicate monitor name, the same monitor twice,
 //                         max_monitors reached, an empty runtime Handle)
@@ -28,7 +29,7 @@
 namespace spindle {
 
 /// The exporter could not start serving (what() names the address and the
-/// reason reported by the HTTP server).
+/// reason: the port is in use, the address is not this machine's, ...).
 class ExporterError : public Error {
  public:
   using Error::Error;

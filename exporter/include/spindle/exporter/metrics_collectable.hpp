@@ -7,10 +7,12 @@
 // to its own Registry; PrometheusExporter uses the same class internally.
 // The text differs only in who writes it: an Exposer serializes Collect()
 // with prometheus-cpp's TextSerializer, PrometheusExporter and text() with
-// spindle's own writer, an order of magnitude faster (100 monitors: ~14 ms
-// against ~1 ms on a 2-core machine; exporter/README.md has the figures).
-// Both are the Prometheus text format with the same series, labels and
-// values.
+// spindle's own writer, twenty times faster (100 monitors: ~6.5 ms against
+// ~0.3 ms on a 2-core machine; bench/README.md has the figures). Both are
+// the Prometheus text format with the same series, labels and values;
+// text() writes it straight from what it read, without building
+// prometheus-cpp objects (a scrape of 1,000 monitors costs about ten times
+// one of 100).
 //
 // Example:
 //   prometheus::Exposer exposer("0.0.0.0:8080");
@@ -34,9 +36,11 @@
 //
 // Lifetime: the collectable holds a TaskMonitor copy and a Handle for each
 // source, which keep their shared state alive: a scrape after the runtime
-// was destroyed reads its final counters. A StallDetector is not owned:
-// it must outlive its registration (remove_runtime() or the collectable's
-// destruction), after which it is never read again.
+// was destroyed reads its final counters. A StallDetector is shared
+// (std::shared_ptr): the registration keeps it alive, so dropping the
+// caller's pointer first is safe; it is released by remove_runtime() or
+// the collectable's destruction (which then stops its watchdog thread if
+// it was the last owner).
 //
 // Thread safety: every member function is safe to call from any thread,
 // concurrently with scrapes (Collect()). A mutex guards the set of sources;
@@ -48,6 +52,7 @@
 #include <prometheus/metric_family.h>
 
 #include <cstddef>
+#include <functional>
 #include <map>
 #include <memory>
 #include <string>
@@ -87,14 +92,14 @@ class MetricsCollectable final : public prometheus::Collectable {
 
   /// Exports `runtime`'s counters under the label runtime="<name>", and the
   /// per-worker stall counts of `stalls` when given (it must watch the same
-  /// runtime and outlive this registration). Throws UsageError for an empty
-  /// Handle, an empty or non-UTF-8 name, a name already registered, a
-  /// runtime already registered under another name, or a detector of
-  /// another runtime.
+  /// runtime; the registration shares it, see Lifetime). Throws UsageError
+  /// for an empty Handle, an empty or non-UTF-8 name, a name already
+  /// registered, a runtime already registered under another name, or a
+  /// detector of another runtime.
   void add_runtime(const Handle& runtime, std::string name = "main",
-                   const StallDetector* stalls = nullptr);
+                   std::shared_ptr<const StallDetector> stalls = nullptr);
   /// Stops exporting the runtime named `name`; false when there is none.
-  /// Once it returns, its stall detector is no longer read.
+  /// Once it returns, its stall detector is no longer read nor shared.
   bool remove_runtime(std::string_view name);
 
   /// Exports `monitor` under monitor="<its name>". Throws UsageError when
@@ -119,11 +124,32 @@ class MetricsCollectable final : public prometheus::Collectable {
   /// is left out of this scrape. Does not block the runtime's workers.
   [[nodiscard]] std::vector<prometheus::MetricFamily> Collect() const override;
 
-  /// Collect() in the Prometheus text format (version 0.0.4), written by
-  /// spindle's own serializer: exactly the body PrometheusExporter serves,
-  /// and usable to serve the metrics from another HTTP server. Throws
-  /// std::bad_alloc when the text cannot be allocated.
+  /// The same reading in the Prometheus text format (version 0.0.4),
+  /// written by spindle's own serializer straight from the runtimes' and
+  /// monitors' figures: the same bytes as serializing Collect(), the
+  /// spindle_* part of what PrometheusExporter serves, and usable to serve
+  /// the metrics from another HTTP server. Throws std::bad_alloc when the
+  /// text cannot be allocated.
   [[nodiscard]] std::string text() const;
+  /// text() appended to `out`: a server that keeps `out` from scrape to
+  /// scrape reuses its memory. Throws as text() (`out` then holds a prefix
+  /// of whole lines).
+  void append_text(std::string& out) const;
+  /// The text written over `buffer` from `offset` (<= buffer.size()),
+  /// which only grows; returns where the text ends (the bytes after it are
+  /// left as they were). For a server that keeps one buffer at its largest
+  /// size from scrape to scrape: std::string zero-fills every byte it grows
+  /// by, and appending to a cleared string grows it by the whole text
+  /// (10 MB for 1,000 monitors) on every scrape. PrometheusExporter does
+  /// this. Throws as text().
+  std::size_t write_text_over(std::string& buffer, std::size_t offset = 0) const;
+  /// The text in pieces of ~128 KiB to `sink`, `scratch` being the buffer
+  /// they are written in: for a server that compresses or streams the
+  /// text, which then never exists whole (and whose pieces stay in the
+  /// CPU's cache). PrometheusExporter does this for gzip scrapes. Throws
+  /// what text() or `sink` throw.
+  void write_text_in_chunks(std::string& scratch,
+                            const std::function<void(std::string_view chunk)>& sink) const;
 
  private:
   Options options_;                           // validated constant labels and cap

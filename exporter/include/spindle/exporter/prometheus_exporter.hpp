@@ -1,45 +1,73 @@
-// spindle/exporter/prometheus_exporter.hpp — an HTTP /metrics endpoint for spindle.
+// spindle/exporter/prometheus_exporter.hpp — an HTTP(S) /metrics endpoint for spindle.
 //
-//   spindle::PrometheusExporter             serves spindle's metrics over HTTP (civetweb)
-//   spindle::PrometheusExporter::Options    address, path, constant labels, auth, TLS, cap
+//   spindle::PrometheusExporter             serves spindle's metrics over HTTP or HTTPS
+//   spindle::PrometheusExporter::Options    address, path, labels, auth, TLS, timeouts, cap, log
 //   spindle::PrometheusExporter::BasicAuth  user and password a scrape must present
-//   spindle::PrometheusExporter::Tls        certificate and key (only where tls_supported())
+//   spindle::PrometheusExporter::Tls        certificate, key, and the client CAs of mutual TLS
 //
 // Example:
 //   auto rt = spindle::Runtime::Builder().worker_threads(4).build();
 //   auto checkout = spindle::TaskMonitor::Builder().name("checkout").build();
-//   spindle::StallDetector stalls(rt.handle());
+//   auto stalls = std::make_shared<spindle::StallDetector>(rt.handle());
 //
 //   spindle::PrometheusExporter exporter(
 //       {.bind_address = "0.0.0.0:9464",
 //        .const_labels = {{"service", "checkout"}},
-//        .basic_auth = spindle::PrometheusExporter::BasicAuth{"prometheus", secret}});
-//   exporter.add_runtime(rt.handle(), "main", &stalls);
+//        .basic_auth = spindle::PrometheusExporter::BasicAuth{"prometheus", secret},
+//        .tls = spindle::PrometheusExporter::Tls{.certificate_file = "/etc/spindle/tls.crt",
+//                                                .private_key_file = "/etc/spindle/tls.key"}});
+//   exporter.add_runtime(rt.handle(), "main", stalls);
 //   exporter.add_monitor(checkout);
 //
-// Serving: the constructor starts an HTTP server (civetweb, two threads)
-// on `bind_address`; each GET of `path` calls MetricsCollectable::Collect()
-// and answers with MetricsCollectable::text(): spindle's own writer of the
-// Prometheus text format (version 0.0.4, Content-Type
-// `text/plain; version=0.0.4; charset=utf-8`, not compressed), an order
-// of magnitude faster than prometheus-cpp's TextSerializer (a scrape of
-// 100 monitors: ~1 MB of text, ~1 ms; exporter/README.md has the figures). A
-// scrape carries exactly the spindle_* series of exporter/METRICS.md:
-// there are no exposer_* self-metrics (prometheus-cpp's Exposer is not
-// used); Prometheus records each scrape's health itself (`up`,
-// `scrape_duration_seconds`, `scrape_samples_scraped`).
+// Serving: the constructor starts an HTTP/1.1 server on a thread of its
+// own (one Asio io_context, non-blocking sockets; never on the runtime's
+// workers, so it answers while every worker is stalled). Each GET or HEAD
+// of exactly `path` (a query string is ignored; `/metrics/x`, `//metrics`,
+// `/METRICS` or `/%6detrics` are 404) is answered with
+// MetricsCollectable::text() followed by the server's own
+// spindle_exporter_* series: the Prometheus text format (version 0.0.4,
+// Content-Type `text/plain; version=0.0.4; charset=utf-8`), written by
+// spindle's own writer from the monitors' figures at that moment. With
+// `Accept-Encoding: gzip` (Prometheus always sends it) the body is
+// gzip-compressed (`Content-Encoding: gzip`, `Vary: Accept-Encoding`).
+// Other methods get 405 with `Allow: GET, HEAD`. Connections are kept
+// alive between requests (HTTP/1.1; HTTP/1.0 when asked).
+//
+// Slow and idle clients cannot silence it: a request must fully arrive
+// within `header_timeout` (default 5 s) of the connection (or of its first
+// byte, on a kept-alive connection), a kept-alive connection may wait
+// `idle_timeout` (10 s) for its next request, an answer must be written
+// within `write_timeout` (10 s); at most `max_connections` (512) are
+// open: beyond that, the connection that has waited longest for its
+// client is closed to make room, or, when every connection is being
+// answered, the new one is refused (503 on plain HTTP). Each such
+// connection counts in spindle_exporter_rejected_connections_total and
+// the event is logged at most once per 10 s. When the process runs out
+// of file descriptors, accepting pauses for 100 ms at a time instead of
+// spinning. Requests whose line and headers exceed 16 KiB get 431, bodies
+// over 64 KiB 413, malformed requests 400; each then closes.
+//
 // With basic_auth set, a request without the right credentials gets 401
 // with a `WWW-Authenticate: Basic realm="spindle"` challenge; the
-// credentials are compared in constant time.
-// Basic auth sends the password in the clear: use it on a private network
-// (or behind a TLS-terminating proxy where tls_supported() is false).
+// credentials are compared in constant time. Basic auth sends the
+// password in the clear: use it with `tls`, or on a private network.
+//
+// TLS (OpenSSL 3): Tls::certificate_file and private_key_file (PEM) serve
+// HTTPS, TLS 1.2 or later. With Tls::client_ca_file, clients must present
+// a certificate signed by one of those CAs (mutual TLS); without one, or
+// with another, the handshake fails and the connection is closed. Plain
+// HTTP sent to a TLS port gets a plain-text 400 and is closed. The files
+// are read once, by the constructor, and not reloaded when they change:
+// to serve a renewed certificate, construct a new exporter (or restart).
 //
 // Thread safety: every member function except the destructor is safe to
 // call from any thread, concurrently with scrapes.
 #pragma once
 
+#include <chrono>
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <optional>
@@ -52,13 +80,10 @@
 #include "spindle/monitor/task_monitor.hpp"
 #include "spindle/runtime/runtime.hpp"
 
-class CivetServer;
-
 namespace spindle {
 
 namespace detail {
-class BasicAuthHandler;
-class MetricsHandler;
+class HttpServer;
 }  // namespace detail
 
 class PrometheusExporter {
@@ -68,14 +93,18 @@ class PrometheusExporter {
     std::string username{};  ///< non-empty, without ':'
     std::string password{};
   };
-  /// HTTPS settings. Only usable where tls_supported() is true.
+  /// HTTPS settings (PEM files, read once by the constructor).
   struct Tls {
-    std::string certificate_file{};  ///< PEM: the certificate chain
-    std::string private_key_file{};  ///< PEM: its private key
+    std::string certificate_file{};  ///< the server's certificate, then its chain
+    std::string private_key_file{};  ///< its private key (not encrypted)
+    /// When not empty: CAs a client certificate must chain to (mutual
+    /// TLS); clients without such a certificate are refused.
+    std::string client_ca_file{};
   };
   struct Options {
-    /// "HOST:PORT" (IPv4 address or host name) or "PORT" (every interface).
-    /// Port 0 picks a free port; port() tells which.
+    /// "HOST:PORT" (an IPv4 address or a host name), "[IPV6]:PORT"
+    /// (e.g. "[::1]:9464") or "PORT" (every IPv4 interface). Port 0 picks
+    /// a free port; port() tells which.
     std::string bind_address = "127.0.0.1:9464";
     /// The URL path that serves the metrics; starts with '/'.
     std::string path = "/metrics";
@@ -84,31 +113,49 @@ class PrometheusExporter {
     std::map<std::string, std::string> const_labels{};
     /// When set, scrapes without these credentials get 401 Unauthorized.
     std::optional<BasicAuth> basic_auth{};
-    /// When set, serve HTTPS. Throws ConfigError where tls_supported() is false.
+    /// When set, serve HTTPS (and, with a client CA file, only to clients
+    /// with a certificate).
     std::optional<Tls> tls{};
     /// The most task monitors registered at once.
     std::size_t max_monitors = 1000;
+    /// A request (line, headers, body) must fully arrive within this time
+    /// of its connection (or of its first byte on a kept-alive one); TLS
+    /// handshakes count in the first request's. 1 ms .. 1 h.
+    std::chrono::milliseconds header_timeout = std::chrono::seconds(5);
+    /// How long a kept-alive connection may wait for its next request. 1 ms .. 1 h.
+    std::chrono::milliseconds idle_timeout = std::chrono::seconds(10);
+    /// How long writing one answer may take (a client that reads it
+    /// slower is closed). 1 ms .. 1 h.
+    std::chrono::milliseconds write_timeout = std::chrono::seconds(10);
+    /// The most connections open at once (1 .. 1,048,576); keep it below
+    /// the process' file descriptor limit.
+    std::size_t max_connections = 512;
+    /// Receives the server's messages (one line each, without newline:
+    /// connections refused at the cap, accept() failures, failed TLS
+    /// handshakes; each kind at most once per 10 s). Called on the
+    /// server's thread; must not throw or block. Empty: stderr.
+    std::function<void(std::string_view line)> log{};
   };
 
   /// Serves with the default Options (127.0.0.1:9464, /metrics).
   PrometheusExporter();
   /// Validates `options` and starts serving before it returns. Throws
-  /// ConfigError for an invalid option (what() names it) and ExporterError
-  /// when the server cannot listen (port in use, an address that is not
-  /// this machine's, no permission).
+  /// ConfigError for an invalid option (what() names it; for TLS, the file
+  /// and OpenSSL's reason) and ExporterError when the server cannot listen
+  /// (port in use, an address that is not this machine's, no permission).
   explicit PrometheusExporter(Options options);
-  /// Stops serving: waits for scrapes in progress, then closes the port.
-  /// Blocks up to about 2 s: civetweb's listener notices the stop at its
-  /// next poll timeout. A scrape already being served is answered in
-  /// full first; later ones get a refused or closed connection.
+  /// Stops serving and returns within milliseconds: closes the port and
+  /// every connection (idle ones, half-sent requests, and answers being
+  /// written, which the client sees cut off), after the scrape body being
+  /// written at that moment, if any, is done.
   ~PrometheusExporter();
   PrometheusExporter(const PrometheusExporter&) = delete;
   PrometheusExporter& operator=(const PrometheusExporter&) = delete;
 
-  /// See MetricsCollectable::add_runtime (same errors; `stalls` must
-  /// outlive the registration).
+  /// See MetricsCollectable::add_runtime (same errors; the registration
+  /// shares `stalls`, which may be dropped by the caller at any time).
   void add_runtime(const Handle& runtime, std::string name = "main",
-                   const StallDetector* stalls = nullptr);
+                   std::shared_ptr<const StallDetector> stalls = nullptr);
   /// See MetricsCollectable::remove_runtime.
   bool remove_runtime(std::string_view name);
   /// See MetricsCollectable::add_monitor (same errors).
@@ -127,18 +174,14 @@ class PrometheusExporter {
     return collectable_;
   }
 
-  /// Whether this build can serve HTTPS (Options::tls). False with Debian's
-  /// civetweb 1.15: it loads OpenSSL 1.1 symbols at run time and cannot use
-  /// OpenSSL 3; terminate TLS in a proxy in front of the exporter instead.
+  /// Whether this build can serve HTTPS (Options::tls): true (OpenSSL 3).
   [[nodiscard]] static bool tls_supported() noexcept;
 
  private:
-  std::string path_;                                         // the metrics URL path
-  std::shared_ptr<MetricsCollectable> collectable_;          // what every scrape reads
-  std::unique_ptr<detail::MetricsHandler> metrics_handler_;  // serves GET path_
-  std::unique_ptr<detail::BasicAuthHandler> auth_handler_;   // checks credentials; null: none
-  std::unique_ptr<CivetServer> server_;  // the HTTP server; destroyed first (declared last)
-  std::uint16_t port_ = 0;               // the listening port
+  std::string path_;                                 // the metrics URL path
+  std::shared_ptr<MetricsCollectable> collectable_;  // what every scrape reads
+  std::unique_ptr<detail::HttpServer> server_;  // the endpoint; destroyed first (declared last)
+  std::uint16_t port_ = 0;                      // the listening port
 };
 
 }  // namespace spindle

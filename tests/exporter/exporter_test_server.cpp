@@ -1,0 +1,118 @@
+// spindle-exporter-test-server — a PrometheusExporter to point real clients at.
+//
+// A 2-worker runtime whose N monitored task groups keep running (so every
+// series moves), exported on --bind (default 127.0.0.1:0). With --tls-dir
+// (the output of make_test_certs.sh) it serves HTTPS with server.crt and
+// server.key, and with --mutual asks for a client certificate signed by
+// ca.crt. The chosen port is written to --port-file; the server runs until
+// SIGTERM or SIGINT.
+//
+//   spindle-exporter-test-server --monitors 100 --port-file /tmp/port &
+//   wrk -t2 -c10 -d10s --latency http://127.0.0.1:$(cat /tmp/port)/metrics
+//
+// Used by prometheus_scrape_test.sh (a real Prometheus scraping over mutual
+// TLS, gzip-compressed) and for bench/README.md's wrk figures.
+#include <pthread.h>
+#include <signal.h>
+
+#include <atomic>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <fstream>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "spindle/exporter.hpp"
+#include "spindle/monitor.hpp"
+#include "spindle/runtime.hpp"
+
+namespace {
+
+spindle::Task<void> work(std::atomic<bool>& stop) {
+  while (!stop.load(std::memory_order_relaxed)) {
+    co_await spindle::sleep(std::chrono::milliseconds(20));
+    co_await spindle::yield_now();
+  }
+}
+
+int usage() {
+  std::fprintf(stderr,
+               "usage: spindle-exporter-test-server [--monitors N] [--bind ADDR] "
+               "[--tls-dir DIR [--mutual]] [--port-file FILE]\n");
+  return 2;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  int monitors = 10;
+  std::string bind = "127.0.0.1:0";
+  std::string tls_dir;
+  bool mutual = false;
+  std::string port_file;
+  for (int i = 1; i < argc; ++i) {
+    const std::string a = argv[i];
+    const bool has_value = i + 1 < argc;
+    if (a == "--monitors" && has_value) {
+      monitors = std::atoi(argv[++i]);
+    } else if (a == "--bind" && has_value) {
+      bind = argv[++i];
+    } else if (a == "--tls-dir" && has_value) {
+      tls_dir = argv[++i];
+    } else if (a == "--mutual") {
+      mutual = true;
+    } else if (a == "--port-file" && has_value) {
+      port_file = argv[++i];
+    } else {
+      return usage();
+    }
+  }
+  // Signals are taken by sigwait below, not by whichever thread they hit.
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGTERM);
+  sigaddset(&signals, SIGINT);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+
+  auto rt = spindle::Runtime::Builder().worker_threads(2).poll_timing(true).build();
+  spindle::PrometheusExporter::Options options{
+      .bind_address = bind,
+      .const_labels = {{"service", "test-server"}},
+      .max_monitors = static_cast<std::size_t>(monitors > 0 ? monitors : 1)};
+  if (!tls_dir.empty()) {
+    options.tls =
+        spindle::PrometheusExporter::Tls{.certificate_file = tls_dir + "/server.crt",
+                                         .private_key_file = tls_dir + "/server.key",
+                                         .client_ca_file = mutual ? tls_dir + "/ca.crt" : ""};
+  }
+  try {
+    spindle::PrometheusExporter exporter(std::move(options));
+    exporter.add_runtime(rt.handle(), "main",
+                         std::make_shared<spindle::StallDetector>(rt.handle()));
+    std::atomic<bool> stop{false};
+    std::vector<spindle::TaskMonitor> mons;
+    std::vector<spindle::JoinHandle<void>> tasks;
+    for (int i = 0; i < monitors; ++i) {
+      mons.push_back(spindle::TaskMonitor::Builder().name("monitor_" + std::to_string(i)).build());
+      exporter.add_monitor(mons.back());
+      tasks.push_back(rt.spawn(mons.back().instrument(work(stop))));
+    }
+    if (!port_file.empty()) {
+      const std::string tmp = port_file + ".tmp";
+      std::ofstream(tmp) << exporter.port() << "\n";
+      std::rename(tmp.c_str(), port_file.c_str());  // whole, or not there
+    }
+    std::printf("serving on port %u\n", static_cast<unsigned>(exporter.port()));
+    std::fflush(stdout);
+    int sig = 0;
+    sigwait(&signals, &sig);
+    stop.store(true);
+    for (auto& t : tasks) t.join();
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "spindle-exporter-test-server: %s\n", e.what());
+    return 1;
+  }
+  return 0;
+}
