@@ -1,13 +1,16 @@
 # The two commands of the README, plus the steps they are made of.
 #   make demo   install missing Debian packages, configure, build, run the demo
 #               service with its load generator (live table; /metrics on :9464)
-#   make test   the same set-up, then the whole suite: optimized build,
-#               ThreadSanitizer build and AddressSanitizer build
+#   make test   the same set-up, then the whole suite: optimized build (GCC),
+#               optimized build (Clang 16), ThreadSanitizer build,
+#               AddressSanitizer build, and a plain `-DCMAKE_BUILD_TYPE=Release`
+#               configure + library build with each compiler (no preset)
 # Build trees live in build/<preset> (see CMakePresets.json).
 
 JOBS ?= $(shell nproc)
 
-.PHONY: all deps build demo seed-demo starvation test test-release test-tsan test-asan bench clean format
+.PHONY: all deps build demo seed-demo starvation test test-release test-clang test-tsan test-asan \
+        test-build-types bench clean format
 
 all: build
 
@@ -32,12 +35,16 @@ seed-demo: build
 starvation: build
 	@./build/release/examples/starvation/spindle-starvation
 
-test: test-release test-tsan test-asan
-	@echo "spindle: all test suites passed (release, tsan, asan)"
+test: test-release test-clang test-tsan test-asan test-build-types
+	@echo "spindle: all test suites passed (release, clang-release, tsan, asan, build types)"
 
 test-release: deps build/release/CMakeCache.txt
 	@cmake --build --preset release -j $(JOBS)
 	@ctest --preset release
+
+test-clang: deps build/clang-release/CMakeCache.txt
+	@cmake --build --preset clang-release -j $(JOBS)
+	@ctest --preset clang-release
 
 test-tsan: deps build/tsan/CMakeCache.txt
 	@cmake --build --preset tsan -j $(JOBS)
@@ -46,6 +53,12 @@ test-tsan: deps build/tsan/CMakeCache.txt
 test-asan: deps build/asan/CMakeCache.txt
 	@cmake --build --preset asan -j $(JOBS)
 	@ctest --preset asan
+
+# Plain configure + library build, no preset (so no -Werror), must be
+# warning-free: BUILD_TYPES="Release Debug MinSizeRel RelWithDebInfo" for all.
+BUILD_TYPES ?= Release
+test-build-types: deps
+	@scripts/check-build-types.sh -j $(JOBS) g++ clang++-16 -- $(BUILD_TYPES)
 
 bench: build
 	@./build/release/bench/spindle-bench $(BENCH_ARGS)

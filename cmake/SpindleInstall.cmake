@@ -1,16 +1,39 @@
-# Install rules: `cmake --install` yields a CMake package, so that consumers
-# write `find_package(spindle)` and link spindle::runtime (and, when built,
-# spindle::monitor and spindle::exporter).
+# Install rules: `cmake --install` yields a CMake package with one component
+# per layer, so that consumers write
+#   find_package(spindle REQUIRED)                      # every installed layer
+#   find_package(spindle REQUIRED COMPONENTS runtime)   # just spindle::runtime
+# and link spindle::runtime, spindle::monitor, spindle::exporter. Each layer
+# has its own export file, so that loading the runtime never needs the
+# exporter's dependencies (prometheus-cpp); see spindleConfig.cmake.in.
 include(GNUInstallDirs)
 include(CMakePackageConfigHelpers)
 
 set(SPINDLE_CMAKE_INSTALL_DIR "${CMAKE_INSTALL_LIBDIR}/cmake/spindle")
 
-install(EXPORT spindleTargets
+# Export sets: spindleRuntimeTargets (runtime/CMakeLists.txt),
+# spindleMonitorTargets (monitor/), spindleTargets (exporter/: the exporter
+# alone, installed as spindleExporterTargets.cmake).
+install(EXPORT spindleRuntimeTargets
         NAMESPACE spindle::
-        FILE spindleTargets.cmake
+        FILE spindleRuntimeTargets.cmake
         DESTINATION "${SPINDLE_CMAKE_INSTALL_DIR}")
+install(EXPORT spindleMonitorTargets
+        NAMESPACE spindle::
+        FILE spindleMonitorTargets.cmake
+        DESTINATION "${SPINDLE_CMAKE_INSTALL_DIR}")
+if(SPINDLE_BUILD_EXPORTER)
+  install(EXPORT spindleTargets
+          NAMESPACE spindle::
+          FILE spindleExporterTargets.cmake
+          DESTINATION "${SPINDLE_CMAKE_INSTALL_DIR}")
+endif()
 
+# Values spindleConfig.cmake.in substitutes.
+if(SPINDLE_BUILD_EXPORTER)
+  set(SPINDLE_INSTALLED_COMPONENTS "runtime;monitor;exporter")
+else()
+  set(SPINDLE_INSTALLED_COMPONENTS "runtime;monitor")
+endif()
 configure_package_config_file(
   "${PROJECT_SOURCE_DIR}/cmake/spindleConfig.cmake.in"
   "${PROJECT_BINARY_DIR}/spindleConfig.cmake"
