@@ -1,10 +1,12 @@
 // spindle::sync::Mutex<T>: exclusive access through the guard, a guard held
 // across co_await (the worker stays free), FIFO order, cancellation of queued
-// lockers and of holders, the cooperative budget, and many tasks at once.
+// lockers and of holders, the cooperative budget, many tasks at once, and
+// the fatal error of destroying it under waiting tasks.
 
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <memory>
 #include <optional>
 #include <spindle/runtime.hpp>
 #include <spindle/sync/mutex.hpp>
@@ -204,6 +206,26 @@ TEST(Mutex, EightTasksIncrementingUnderTheLockLoseNoUpdates) {
   ASSERT_TRUE(g.has_value());
   EXPECT_EQ(**g, static_cast<long>(kTasks) * iterations);
   EXPECT_EQ(counter.waiter_count(), 0u);
+}
+
+TEST(MutexDeathTest, DeletedWithWaitersNamesTheMutex) {
+  GTEST_FLAG_SET(death_test_style, "threadsafe");
+  EXPECT_DEATH(
+      {
+        auto m = std::make_unique<Mutex<std::vector<int>>>();
+        Notify release;
+        auto rt = Runtime::Builder().current_thread().build();
+        // A holder that keeps the lock (waiting on `release`) and a task
+        // queued behind it; both stay suspended when block_on returns.
+        rt.block_on([](Mutex<std::vector<int>>& m, Notify& release) -> Task<void> {
+          spindle::spawn(append(m, 1, &release)).detach();
+          EXPECT_TRUE(co_await until([&release] { return release.waiter_count() == 1; }));
+          spindle::spawn(append(m, 2)).detach();
+          EXPECT_TRUE(co_await until([&m] { return m.waiter_count() == 1; }));
+        }(*m, release));
+        m.reset();  // fatal: the queued task's frame points into the Mutex
+      },
+      "spindle::sync::Mutex destroyed while tasks wait to lock it");
 }
 
 }  // namespace

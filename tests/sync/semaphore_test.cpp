@@ -9,6 +9,7 @@
 
 #include <atomic>
 #include <cstddef>
+#include <memory>
 #include <optional>
 #include <spindle/runtime.hpp>
 #include <spindle/sync/notify.hpp>
@@ -365,6 +366,22 @@ TEST(Semaphore, ManyTasksNeverHoldMoreThanThePermits) {
   EXPECT_EQ(in_use.load(), 0);
   EXPECT_EQ(sem.available_permits(), 3u);
   EXPECT_EQ(sem.waiter_count(), 0u);
+}
+
+TEST(SemaphoreDeathTest, DeletedWithWaitersNamesTheSemaphore) {
+  GTEST_FLAG_SET(death_test_style, "threadsafe");
+  EXPECT_DEATH(
+      {
+        auto sem = std::make_unique<Semaphore>(0);
+        std::vector<int> order;
+        auto rt = Runtime::Builder().current_thread().build();
+        rt.block_on([](Semaphore& sem, std::vector<int>& order) -> Task<void> {
+          spindle::spawn(take(sem, 1, 1, order)).detach();
+          EXPECT_TRUE(co_await until([&sem] { return sem.waiter_count() == 1; }));
+        }(*sem, order));
+        sem.reset();  // fatal: the queued task's frame points into the Semaphore
+      },
+      "spindle::sync::Semaphore destroyed while tasks wait on it");
 }
 
 }  // namespace
