@@ -8,7 +8,9 @@
 //
 // Where the counters live: a MonitorSlot per (monitor, thread), written only
 // by that thread with relaxed load+store pairs (no locked instruction, no
-// cache line shared with another writer). Readers add the slots up. A slot
+// cache line shared with another writer). Readers add the slots up. The one
+// exception is IntervalMax's mark of what the interval reader has taken,
+// which the reader writes once per TaskIntervals::next(). A slot
 // is found through a two-level table indexed by the thread's dense index
 // (thread_index.hpp), allocated on the thread's first event.
 #pragma once
@@ -22,6 +24,7 @@
 #include <memory>
 #include <mutex>
 #include <string>
+#include <vector>
 
 #include "spindle/monitor/task_metrics.hpp"
 #include "thread_index.hpp"
@@ -47,6 +50,54 @@ class SlotCounter {
   std::atomic<std::uint64_t> v_{0};  // written by the owning thread only
 };
 
+/// The longest idle of the current interval on one thread (for
+/// TaskIntervals' max_idle_duration), as a pair of words:
+///   word_       generation << 48 | the maximum in ns (48 bits, saturating
+///               at about 78 hours); written by the slot's thread only
+///   collected_  the word as the reader last took it; written by the reader
+///               only (MonitorCore::take_idle_max, under its mutex)
+/// The writer raises the maximum of a word the reader has not taken yet,
+/// and starts a new word (next generation, so that it differs from the
+/// taken one even for an equal value) once the reader has taken it. The
+/// reader takes the word when it differs from the one it took before. So a
+/// recorded idle is never lost: it stays in the word until the reader has
+/// seen it. A wake that races with the reader's take lands either in the
+/// interval being closed (at most as long as the maximum taken) or in the
+/// next one. All relaxed: each word carries its own meaning, nothing else
+/// is published through it.
+class IntervalMax {
+ public:
+  static constexpr unsigned kValueBits = 48;
+  static constexpr std::uint64_t kMaxValue = (std::uint64_t{1} << kValueBits) - 1;
+
+  /// Writer: an idle of `ns` ended now.
+  void record(std::uint64_t ns) noexcept {
+    if (ns > kMaxValue) ns = kMaxValue;
+    const std::uint64_t cur = word_.load(std::memory_order_relaxed);
+    if (cur == collected_.load(std::memory_order_relaxed)) {
+      // Taken: a new word. (The generation wraps after 2^16; it only has
+      // to differ from the taken word's.)
+      const std::uint64_t generation = (cur >> kValueBits) + 1;
+      word_.store((generation << kValueBits) | ns, std::memory_order_relaxed);
+    } else if (ns > (cur & kMaxValue)) {
+      word_.store((cur & ~kMaxValue) | ns, std::memory_order_relaxed);
+    }
+  }
+
+  /// Reader (one at a time): the maximum recorded since the previous
+  /// collect(), 0 if none.
+  std::uint64_t collect() noexcept {
+    const std::uint64_t cur = word_.load(std::memory_order_relaxed);
+    if (cur == collected_.load(std::memory_order_relaxed)) return 0;
+    collected_.store(cur, std::memory_order_relaxed);
+    return cur & kMaxValue;
+  }
+
+ private:
+  std::atomic<std::uint64_t> word_{0};       // generation << kValueBits | max ns (the writer's)
+  std::atomic<std::uint64_t> collected_{0};  // word_ as last taken by the reader (the reader's)
+};
+
 /// One thread's counters for one monitor.
 struct alignas(128) MonitorSlot {
   SlotCounter instrumented;
@@ -67,6 +118,7 @@ struct alignas(128) MonitorSlot {
   SlotCounter wakes;
   SlotCounter self_wakes;
   SlotCounter never_yielded;
+  IntervalMax interval_max_idle;  // this interval's longest idle (TaskIntervals)
   std::array<SlotCounter, Histogram::kBuckets> poll_hist;
   std::array<SlotCounter, Histogram::kBuckets> sched_hist;
   std::array<SlotCounter, Histogram::kBuckets> idle_hist;
@@ -97,6 +149,9 @@ class SlotTable {
   }
   /// Adds every slot into `m` (relaxed reads; never blocks the writers).
   void sum_into(TaskMetrics& m) const;
+  /// The largest IntervalMax::collect() over the slots. One caller at a
+  /// time (MonitorCore::take_idle_max's mutex).
+  std::uint64_t collect_interval_max_idle() noexcept;
   /// Events dropped because their thread had no slot.
   [[nodiscard]] std::uint64_t lost_events() const noexcept {
     return lost_.load(std::memory_order_relaxed);
@@ -111,6 +166,12 @@ class SlotTable {
 
   std::array<std::atomic<Chunk*>, kChunks> chunks_{};  // allocated on demand
   std::atomic<std::uint64_t> lost_{0};                 // events of threads without a slot
+};
+
+/// One TaskIntervals iterator's share of the interval maxima: the longest
+/// idle since its previous next(). Owned by the MonitorCore.
+struct IntervalReader {
+  std::uint64_t max_idle_ns = 0;  // under MonitorCore::readers_mu_
 };
 
 /// A TaskMonitor's shared state. Reference-counted by TaskMonitor copies,
@@ -133,6 +194,14 @@ class MonitorCore {
   [[nodiscard]] Instant now() const { return clock_ ? clock_() : clock_now(); }
   [[nodiscard]] TaskMetrics cumulative() const;
 
+  /// A new iterator's reader (freed by close_reader).
+  IntervalReader* open_reader();
+  void close_reader(IntervalReader* reader) noexcept;
+  /// Ends the current interval: collects the slots' maxima into every open
+  /// reader, and returns (and resets) `reader`'s maximum, the longest idle
+  /// since its previous call.
+  std::chrono::nanoseconds take_idle_max(IntervalReader* reader);
+
   const std::string name_;                          // the monitor's name
   const std::uint64_t id_;                          // process-unique, non-zero
   const std::int64_t slow_poll_ns_;                 // slow poll threshold
@@ -145,6 +214,8 @@ class MonitorCore {
 
  private:
   std::atomic<std::int64_t> refs_{1};  // owners
+  std::mutex readers_mu_;  // guards readers_; serializes the slots' IntervalMax::collect()
+  std::vector<std::unique_ptr<IntervalReader>> readers_;  // one per live TaskIntervals
 };
 
 /// Looks up a live monitor's name by id (for stall reports). Empty when the

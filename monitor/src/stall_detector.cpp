@@ -5,6 +5,7 @@
 #include <cstdio>
 
 #include "monitor_core.hpp"
+#include "spindle/monitor/task_monitor.hpp"
 
 namespace spindle {
 
@@ -103,6 +104,16 @@ void StallDetector::scan() {
       std::fprintf(stderr, "spindle: stall: %s\n", r.describe().c_str());
     }
   }
+}
+
+void StallDetector::check_monitor(const TaskMonitor& monitor) const {
+  if (options_.threshold >= monitor.slow_poll_threshold()) return;
+  throw ConfigError("spindle: StallDetector: threshold = " +
+                    std::to_string(options_.threshold.count()) +
+                    " ns is below the slow_poll_threshold of TaskMonitor \"" + monitor.name() +
+                    "\" (" + std::to_string(monitor.slow_poll_threshold().count()) +
+                    " ns): a stall must also count as a slow poll (raise the detector's "
+                    "threshold or lower the monitor's)");
 }
 
 std::vector<std::uint64_t> StallDetector::stall_counts() const {

@@ -6,6 +6,7 @@
 #include <mutex>
 #include <new>
 #include <unordered_map>
+#include <utility>
 
 #include "monitor_core.hpp"
 #include "spindle/runtime/clock.hpp"
@@ -142,6 +143,19 @@ void SlotTable::sum_into(TaskMetrics& m) const {
   m.idle_duration_histogram.add_sum(m.total_idle_duration);
 }
 
+std::uint64_t SlotTable::collect_interval_max_idle() noexcept {
+  std::uint64_t max = 0;
+  for (auto& c : chunks_) {
+    Chunk* chunk = c.load(std::memory_order_acquire);
+    if (chunk == nullptr) continue;
+    for (auto& sp : *chunk) {
+      MonitorSlot* s = sp.load(std::memory_order_acquire);
+      if (s != nullptr) max = std::max(max, s->interval_max_idle.collect());
+    }
+  }
+  return max;
+}
+
 // ---- MonitorCore -----------------------------------------------------------------
 
 MonitorCore::MonitorCore(std::string name, std::chrono::nanoseconds slow_poll,
@@ -165,6 +179,28 @@ MonitorCore::~MonitorCore() {
   MonitorRegistry& r = registry();
   std::lock_guard<std::mutex> lock(r.mu);
   r.names.erase(id_);
+}
+
+IntervalReader* MonitorCore::open_reader() {
+  std::lock_guard<std::mutex> lock(readers_mu_);
+  readers_.push_back(std::make_unique<IntervalReader>());
+  return readers_.back().get();
+}
+
+void MonitorCore::close_reader(IntervalReader* reader) noexcept {
+  std::lock_guard<std::mutex> lock(readers_mu_);
+  auto it = std::find_if(readers_.begin(), readers_.end(),
+                         [reader](const auto& r) { return r.get() == reader; });
+  if (it != readers_.end()) readers_.erase(it);
+}
+
+std::chrono::nanoseconds MonitorCore::take_idle_max(IntervalReader* reader) {
+  std::lock_guard<std::mutex> lock(readers_mu_);
+  // Every open reader gets the maximum of the interval just ended: each
+  // iterator's own interval is the run of these since its previous next().
+  const std::uint64_t ended = slots_.collect_interval_max_idle();
+  for (auto& r : readers_) r->max_idle_ns = std::max(r->max_idle_ns, ended);
+  return std::chrono::nanoseconds(std::exchange(reader->max_idle_ns, 0));
 }
 
 TaskMetrics MonitorCore::cumulative() const {
@@ -226,6 +262,7 @@ void TaskProbe::on_wake(Instant now, bool self_wake) noexcept {
       s->idled.add(1);
       s->idle_ns.add(u(idle));
       s->max_idle_ns.max(u(idle));
+      s->interval_max_idle.record(u(idle));
       s->idle_hist[Histogram::bucket_for(idle)].add(1);
     }
   }
@@ -397,6 +434,15 @@ TaskMonitor TaskMonitor::Builder::build() const {
   positive("slow_poll_threshold", slow_poll_);
   positive("long_delay_threshold", long_delay_);
   positive("stall_threshold", stall_);
+  if (stall_ < slow_poll_) {
+    // A poll that ran past the stall threshold would not be a slow poll:
+    // never-yielded polls must be a subset of the slow ones.
+    throw ConfigError("spindle: TaskMonitor::Builder: stall_threshold = " +
+                      std::to_string(stall_.count()) + " ns is below slow_poll_threshold = " +
+                      std::to_string(slow_poll_.count()) +
+                      " ns: a stalled poll must also count as slow (raise stall_threshold or "
+                      "lower slow_poll_threshold)");
+  }
   return TaskMonitor(
       new detail::MonitorCore(name_, slow_poll_, long_delay_, stall_, clock_, on_finished_));
 }
@@ -404,25 +450,35 @@ TaskMonitor TaskMonitor::Builder::build() const {
 // ---- TaskIntervals ---------------------------------------------------------------
 
 TaskIntervals::TaskIntervals(detail::MonitorCore* core, TaskMetrics previous)
-    : core_(core), previous_(std::move(previous)) {
+    : core_(core), reader_(core->open_reader()), previous_(std::move(previous)) {
   core_->ref();
 }
 TaskIntervals::TaskIntervals(TaskIntervals&& o) noexcept
-    : core_(std::exchange(o.core_, nullptr)), previous_(std::move(o.previous_)) {}
+    : core_(std::exchange(o.core_, nullptr)),
+      reader_(std::exchange(o.reader_, nullptr)),
+      previous_(std::move(o.previous_)),
+      first_(o.first_) {}
 TaskIntervals& TaskIntervals::operator=(TaskIntervals&& o) noexcept {
   if (this != &o) {
-    if (core_ != nullptr) core_->unref();
+    release();
     core_ = std::exchange(o.core_, nullptr);
+    reader_ = std::exchange(o.reader_, nullptr);
     previous_ = std::move(o.previous_);
+    first_ = o.first_;
   }
   return *this;
 }
-TaskIntervals::~TaskIntervals() {
-  if (core_ != nullptr) core_->unref();
+TaskIntervals::~TaskIntervals() { release(); }
+
+void TaskIntervals::release() noexcept {
+  if (core_ == nullptr) return;
+  core_->close_reader(std::exchange(reader_, nullptr));
+  std::exchange(core_, nullptr)->unref();
 }
 
 TaskMetrics TaskIntervals::next() {
   if (core_ == nullptr) throw UsageError("spindle: TaskIntervals used after being moved from");
+  const std::chrono::nanoseconds interval_max_idle = core_->take_idle_max(reader_);
   TaskMetrics cur = core_->cumulative();
   const TaskMetrics& p = previous_;
   TaskMetrics d;
@@ -451,20 +507,11 @@ TaskMetrics TaskIntervals::next() {
   d.scheduled_delay_histogram = cur.scheduled_delay_histogram - p.scheduled_delay_histogram;
   d.idle_duration_histogram = cur.idle_duration_histogram - p.idle_duration_histogram;
   d.elapsed = cur.elapsed - p.elapsed;
-  // The interval's longest idle: exact when it set a new record; otherwise
-  // the highest bucket it reached bounds it (and the record bounds that).
-  if (cur.max_idle_duration > p.max_idle_duration) {
-    d.max_idle_duration = cur.max_idle_duration;
-  } else {
-    for (std::size_t b = Histogram::kBuckets; b-- > 0;) {
-      if (d.idle_duration_histogram.bucket_count(b) != 0) {
-        auto bound = b < Histogram::kFiniteBuckets ? Histogram::upper_bound(b)
-                                                   : cur.max_idle_duration;
-        d.max_idle_duration = std::min(bound, cur.max_idle_duration);
-        break;
-      }
-    }
-  }
+  // The interval's longest idle, as measured: since the monitor's creation
+  // the first time (the cumulative maximum), then the per-thread maxima
+  // collected since this iterator's previous call.
+  d.max_idle_duration = first_ ? cur.max_idle_duration : interval_max_idle;
+  first_ = false;
   previous_ = std::move(cur);
   return d;
 }

@@ -64,6 +64,17 @@ TEST(TaskMonitorBuilder, RejectsNonPositiveThresholdsNamingTheSetting) {
                       .build());
 }
 
+TEST(TaskMonitorBuilder, RejectsAStallThresholdBelowTheSlowPollThreshold) {
+  // A never-yielded poll must also be a slow one.
+  TaskMonitor::Builder b;
+  b.slow_poll_threshold(50us).stall_threshold(10us);
+  expect_rejected(b, "stall_threshold = 10000 ns is below slow_poll_threshold = 50000 ns");
+  expect_rejected(TaskMonitor::Builder().slow_poll_threshold(200ms), "stall_threshold");
+  // Equal is consistent: a poll of exactly the threshold is both.
+  TaskMonitor equal = TaskMonitor::Builder().slow_poll_threshold(2ms).stall_threshold(2ms).build();
+  EXPECT_EQ(equal.stall_threshold(), equal.slow_poll_threshold());
+}
+
 TEST(TaskMonitorBuilder, CanBuildSeveralIndependentMonitors) {
   TaskMonitor::Builder b;
   b.name("a");

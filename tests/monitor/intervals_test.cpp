@@ -176,28 +176,55 @@ TEST(TaskIntervals, AMovedFromIteratorThrowsUsageError) {
   EXPECT_NO_THROW((void)a.next());
 }
 
-TEST(TaskIntervals, MaxIdleIsExactForANewRecordAndABucketBoundOtherwise) {
+TEST(TaskIntervals, MaxIdleIsTheIntervalsMeasuredMaximumNotABucketBound) {
   ClockedRuntime c;
   TaskMonitor mon = c.monitor("max");
   TaskIntervals it = mon.intervals();
-  idle_then_poll(c, mon, 10ms, 1us);
+  TaskMetrics d0 = it.next();
+  EXPECT_EQ(d0.max_idle_duration, 0ns);
+  idle_then_poll(c, mon, 1s, 1us);
   TaskMetrics d1 = it.next();
-  EXPECT_EQ(d1.max_idle_duration, 10ms);
-  idle_then_poll(c, mon, 3ms, 1us);
+  EXPECT_EQ(d1.max_idle_duration, 1s);  // not 1,048,576,000 ns, its bucket's bound
+  idle_then_poll(c, mon, 2ms, 1us);
   TaskMetrics d2 = it.next();
-  // No new record: the upper bound of 3 ms's bucket, (2.048, 4.096] ms.
-  EXPECT_EQ(buckets(d2.idle_duration_histogram), "{12:1}");
-  EXPECT_EQ(d2.max_idle_duration, Histogram::upper_bound(12));
-  EXPECT_EQ(d2.max_idle_duration, 4096us);
+  EXPECT_EQ(d2.max_idle_duration, 2ms);  // below the record, still exact
+  EXPECT_EQ(buckets(d2.idle_duration_histogram), "{11:1}");
   TaskMetrics d3 = it.next();
   EXPECT_EQ(d3.max_idle_duration, 0ns);  // no idle at all
-  idle_then_poll(c, mon, 9ms, 1us);      // bucket 14 as 10 ms: bounded by the record
+  idle_then_poll(c, mon, 3ms, 1us);
+  idle_then_poll(c, mon, 9ms, 1us);
+  idle_then_poll(c, mon, 4ms, 1us);
   TaskMetrics d4 = it.next();
-  EXPECT_EQ(d4.max_idle_duration, 10ms);
-  idle_then_poll(c, mon, 20ms, 1us);
+  EXPECT_EQ(d4.max_idle_duration, 9ms);  // the largest of the interval's three
+  idle_then_poll(c, mon, 9ms, 1us);
   TaskMetrics d5 = it.next();
-  EXPECT_EQ(d5.max_idle_duration, 20ms);
-  EXPECT_EQ(mon.cumulative().max_idle_duration, 20ms);
+  EXPECT_EQ(d5.max_idle_duration, 9ms);  // the same value again is still seen
+  EXPECT_EQ(mon.cumulative().max_idle_duration, 1s);
+}
+
+TEST(TaskIntervals, EachIteratorGetsTheMaxIdleOfItsOwnInterval) {
+  ClockedRuntime c;
+  TaskMonitor mon = c.monitor("max2");
+  TaskIntervals a = mon.intervals();
+  TaskIntervals b = mon.intervals();
+  EXPECT_EQ(a.next().max_idle_duration, 0ns);
+  EXPECT_EQ(b.next().max_idle_duration, 0ns);
+  idle_then_poll(c, mon, 4ms, 1us);
+  EXPECT_EQ(a.next().max_idle_duration, 4ms);
+  idle_then_poll(c, mon, 1ms, 1us);
+  EXPECT_EQ(b.next().max_idle_duration, 4ms);  // b's interval holds both idles
+  EXPECT_EQ(a.next().max_idle_duration, 1ms);  // a's only the second
+  EXPECT_EQ(b.next().max_idle_duration, 0ns);
+  // An iterator created late starts with the monitor's whole life.
+  idle_then_poll(c, mon, 2ms, 1us);
+  TaskIntervals late = mon.intervals();
+  EXPECT_EQ(late.next().max_idle_duration, 4ms);
+  EXPECT_EQ(late.next().max_idle_duration, 0ns);
+  // A moved iterator keeps its own interval.
+  idle_then_poll(c, mon, 3ms, 1us);
+  TaskIntervals moved = std::move(a);
+  EXPECT_EQ(moved.next().max_idle_duration, 3ms);  // the 2 ms and 3 ms idles
+  EXPECT_EQ(b.next().max_idle_duration, 3ms);
 }
 
 TEST(TaskIntervals, ElapsedIsTheLengthOfEachInterval) {

@@ -328,6 +328,28 @@ TEST(StallDetector, RejectsBadOptions) {
   EXPECT_THROW(make(spindle::Handle()), spindle::UsageError);
 }
 
+TEST(StallDetector, CheckMonitorRejectsAMonitorWhoseSlowPollThresholdIsAboveTheThreshold) {
+  auto rt = Runtime::Builder().worker_threads(1).build();
+  StallDetector::Options o;
+  o.threshold = 10ms;
+  o.start_thread = false;
+  StallDetector det(rt.handle(), o);
+  TaskMonitor slow = TaskMonitor::Builder().name("batch").slow_poll_threshold(20ms).build();
+  try {
+    det.check_monitor(slow);
+    ADD_FAILURE() << "a 20 ms slow_poll_threshold was accepted under a 10 ms stall threshold";
+  } catch (const ConfigError& e) {
+    const std::string what = e.what();
+    EXPECT_NE(what.find("threshold = 10000000 ns"), std::string::npos) << what;
+    EXPECT_NE(what.find("slow_poll_threshold"), std::string::npos) << what;
+    EXPECT_NE(what.find("\"batch\" (20000000 ns)"), std::string::npos) << what;
+  }
+  // Equal thresholds, and a lower slow_poll_threshold, are consistent.
+  EXPECT_NO_THROW(
+      det.check_monitor(TaskMonitor::Builder().slow_poll_threshold(10ms).build()));
+  EXPECT_NO_THROW(det.check_monitor(TaskMonitor::Builder().build()));  // 50 us
+}
+
 TEST(StallDetector, TheWatchdogThreadReportsATaskThatBlocksItsWorker) {
   // Real time: the task holds its worker for at least 300 ms and until a
   // report came (so a slow machine delays the test instead of failing it).

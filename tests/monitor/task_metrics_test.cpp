@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include <chrono>
+#include <cmath>
 #include <mutex>
 #include <optional>
 #include <spindle/monitor.hpp>
@@ -259,9 +260,9 @@ TEST(TaskMetricsDerived, MeansAndRatiosOnKnownValues) {
   EXPECT_DOUBLE_EQ(m.self_wake_ratio(), 0.25);
 }
 
-TEST(TaskMetricsDerived, AreZeroWhenTheirDenominatorIsZero) {
+TEST(TaskMetricsDerived, MeansOverNoEventsAreZeroAsInTokioMetrics) {
   TaskMetrics m;
-  // Numerators set, denominators zero: still 0, no division by zero.
+  // Numerators set, counts zero: 0 ns (tokio-metrics' Duration::ZERO).
   m.total_first_poll_delay = 1ms;
   m.total_idle_duration = 1ms;
   m.total_scheduled_duration = 1ms;
@@ -278,18 +279,48 @@ TEST(TaskMetricsDerived, AreZeroWhenTheirDenominatorIsZero) {
   EXPECT_EQ(m.mean_slow_poll_duration(), 0ns);
   EXPECT_EQ(m.mean_short_delay_duration(), 0ns);
   EXPECT_EQ(m.mean_long_delay_duration(), 0ns);
-  // Ratios: numerators set, denominators (all polls, delays, wakes) zero.
+}
+
+TEST(TaskMetricsDerived, RatiosOverNoEventsAreNaNAsInTokioMetrics) {
+  // 0/0, and numerators without their denominators (all polls, delays, wakes).
+  EXPECT_TRUE(std::isnan(TaskMetrics().slow_poll_ratio()));
+  EXPECT_TRUE(std::isnan(TaskMetrics().long_delay_ratio()));
+  EXPECT_TRUE(std::isnan(TaskMetrics().self_wake_ratio()));
   TaskMetrics r;
   r.total_slow_poll_count = 1;
   r.total_long_delay_count = 1;
   r.total_self_wake_count = 1;
-  EXPECT_EQ(r.slow_poll_ratio(), 0.0);
-  EXPECT_EQ(r.long_delay_ratio(), 0.0);
-  EXPECT_EQ(r.self_wake_ratio(), 0.0);
-  EXPECT_EQ(TaskMetrics().slow_poll_ratio(), 0.0);
+  EXPECT_TRUE(std::isnan(r.slow_poll_ratio()));
+  EXPECT_TRUE(std::isnan(r.long_delay_ratio()));
+  EXPECT_TRUE(std::isnan(r.self_wake_ratio()));
+  // One event in the denominator is enough for a number.
+  TaskMetrics one;
+  one.total_poll_count = 1;
+  one.total_scheduled_count = 1;
+  one.total_wake_count = 1;
+  EXPECT_EQ(one.slow_poll_ratio(), 0.0);
+  EXPECT_EQ(one.long_delay_ratio(), 0.0);
+  EXPECT_EQ(one.self_wake_ratio(), 0.0);
 }
 
-TEST(TaskMetricsDerived, OfAFreshMonitorAreAllZero) {
+TEST(TaskMetricsDerived, AnEmptyIntervalHasNaNRatiosAndZeroMeans) {
+  ClockedRuntime c;
+  TaskMonitor mon = c.monitor("quiet");
+  auto it = mon.intervals();
+  auto h = c.rt.spawn(mon.instrument(value(1)));
+  c.join(h);
+  TaskMetrics busy = it.next();
+  EXPECT_EQ(busy.slow_poll_ratio(), 0.0);  // one fast poll
+  c.clock->advance(1s);
+  TaskMetrics quiet = it.next();
+  EXPECT_EQ(quiet.total_poll_count, 0U);
+  EXPECT_TRUE(std::isnan(quiet.slow_poll_ratio()));
+  EXPECT_TRUE(std::isnan(quiet.long_delay_ratio()));
+  EXPECT_EQ(quiet.mean_poll_duration(), 0ns);
+  EXPECT_EQ(quiet.elapsed, 1s);
+}
+
+TEST(TaskMetricsDerived, OfAFreshMonitorAreZeroOrNaN) {
   ClockedRuntime c;
   TaskMonitor mon = c.monitor("fresh");
   c.clock->advance(3ms);
@@ -298,7 +329,7 @@ TEST(TaskMetricsDerived, OfAFreshMonitorAreAllZero) {
   EXPECT_EQ(m.total_poll_count, 0U);
   EXPECT_EQ(m.poll_duration_histogram.count(), 0U);
   EXPECT_EQ(m.mean_poll_duration(), 0ns);
-  EXPECT_EQ(m.slow_poll_ratio(), 0.0);
+  EXPECT_TRUE(std::isnan(m.slow_poll_ratio()));  // no poll yet: 0/0
   EXPECT_EQ(m.elapsed, 3ms);  // since the monitor was built, by its clock
 }
 

@@ -7,6 +7,7 @@
 #include <gtest/gtest.h>
 
 #include <chrono>
+#include <string>
 #include <spindle/monitor.hpp>
 #include <spindle/runtime.hpp>
 
@@ -328,18 +329,20 @@ TEST(TaskMonitorTiming, PollsPastTheStallThresholdCountAsNeverYielded) {
   EXPECT_EQ(m.total_slow_poll_count, 3U);
 }
 
-TEST(TaskMonitorTiming, AStallThresholdBelowTheSlowThresholdStillCountsNeverYieldedPolls) {
-  // stall_threshold 10 us, slow_poll_threshold 50 us (both accepted by the
-  // Builder): a 30 us poll ran past the stall threshold, so it is a
-  // never-yielded poll even though it is not a slow one.
+TEST(TaskMonitorTiming, APollAtTheStallThresholdIsBothSlowAndNeverYielded) {
+  // The smallest stall threshold the Builder accepts is the slow-poll one.
   ClockedRuntime c;
-  TaskMonitor mon = c.monitor_builder("stalls").stall_threshold(10us).build();
-  auto h = c.rt.spawn(mon.instrument(busy_for(*c.clock, 30us)));
+  TaskMonitor mon = c.monitor_builder("stalls").stall_threshold(50us).build();
+  auto h = c.rt.spawn(mon.instrument([](ManualClock& clock) -> Task<void> {
+    clock.advance(49us);
+    co_await spindle::yield_now();
+    clock.advance(50us);
+  }(*c.clock)));
   c.join(h);
   TaskMetrics m = mon.cumulative();
   EXPECT_EQ(m.total_fast_poll_count, 1U);
-  EXPECT_EQ(m.total_never_yielded_count, 1U)
-      << "never-yielded polls are only counted among slow polls";
+  EXPECT_EQ(m.total_slow_poll_count, 1U);
+  EXPECT_EQ(m.total_never_yielded_count, 1U);
 }
 
 // ---- dropped tasks -------------------------------------------------------------
@@ -459,3 +462,57 @@ TEST(TaskMonitorDrops, ASpawnRefusedAfterShutdownIsNotCountedAlive) {
 }
 
 }  // namespace
+
+// ---- instrument(callable) ---------------------------------------------------------
+
+namespace callable {
+
+/// Counts live copies of a capture, to show the task owns exactly one.
+struct Tracked {
+  explicit Tracked(int* live) : live(live) { ++*live; }
+  Tracked(const Tracked& o) : live(o.live) { ++*live; }
+  Tracked(Tracked&& o) noexcept : live(o.live) { ++*live; }
+  ~Tracked() { --*live; }
+  int* live;
+};
+
+}  // namespace callable
+
+TEST(TaskMonitorInstrumentCallable, CapturesLiveAsLongAsTheTaskAndItsPollsAreMeasured) {
+  ClockedRuntime c;
+  TaskMonitor mon = c.monitor("callable");
+  int live = 0;
+  JoinHandle<std::string> h;
+  {
+    std::string prefix(64, 'p');  // heap-allocated: a dangling copy would be caught by ASan
+    callable::Tracked tracked(&live);
+    h = c.rt.spawn(mon.instrument([prefix, tracked, clock = c.clock.get()]() -> Task<std::string> {
+      clock->advance(60us);  // one slow poll (threshold 50 us)
+      co_await spindle::yield_now();
+      clock->advance(10us);  // one fast poll
+      co_return prefix + "!";
+    }));
+  }  // the spawner's string, its Tracked and the lambda expression are gone
+  EXPECT_EQ(live, 1) << "the task holds exactly one copy of the callable";
+  EXPECT_EQ(c.join(h), std::string(64, 'p') + "!");
+  EXPECT_EQ(live, 0) << "the callable is destroyed with its task";
+  TaskMetrics m = mon.cumulative();
+  EXPECT_EQ(m.instrumented_count, 1U);
+  EXPECT_EQ(m.dropped_count, 1U);
+  EXPECT_EQ(m.total_poll_count, 2U);
+  EXPECT_EQ(m.total_slow_poll_count, 1U);
+  EXPECT_EQ(m.total_poll_duration, 70us);
+}
+
+TEST(TaskMonitorInstrumentCallable, ANeverSpawnedCallableTaskDestroysItsCapturesAndIsNotAlive) {
+  ClockedRuntime c;
+  TaskMonitor mon = c.monitor("unspawned");
+  int live = 0;
+  {
+    callable::Tracked tracked(&live);
+    auto t = mon.instrument([tracked]() -> Task<int> { co_return 1; });
+    EXPECT_EQ(live, 2);  // the spawner's and the task's
+  }
+  EXPECT_EQ(live, 0);
+  EXPECT_EQ(mon.live_tasks(), 0U);
+}

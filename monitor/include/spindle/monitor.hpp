@@ -14,6 +14,7 @@
 //   auto h = rt.spawn(mon.instrument(checkout(request)));
 //   spindle::TaskMetrics m = mon.cumulative();
 //   if (m.slow_poll_ratio() > 0.1) { /* blocking or heavy code inside the tasks */ }
+//                                  // (NaN, so false, when nothing was polled)
 //
 //   spindle::RuntimeMonitor rmon(rt.handle());
 //   auto rit = rmon.intervals();

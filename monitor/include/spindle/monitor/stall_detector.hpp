@@ -23,6 +23,13 @@
 // has seen the same poll; durations are therefore lower bounds, short by at
 // most one period (default threshold / 4).
 //
+// Thresholds: a stall is a poll slow enough to be a slow poll too, so the
+// detector's threshold should be at least the slow_poll_threshold of every
+// TaskMonitor whose tasks it watches. The detector is built from a runtime
+// Handle and knows no monitor, so its constructor cannot check that; call
+// check_monitor(m) where both are known (TaskMonitor::Builder checks the
+// same rule between a monitor's own stall_threshold and slow_poll_threshold).
+//
 // Thread safety: all member functions are safe from any thread. The
 // callback runs on the watchdog thread (or the thread calling scan()).
 #pragma once
@@ -43,6 +50,8 @@
 #include "spindle/runtime/runtime.hpp"
 
 namespace spindle {
+
+class TaskMonitor;
 
 /// One stall report.
 struct StallReport {
@@ -90,6 +99,10 @@ class StallDetector {
   [[nodiscard]] std::vector<std::uint64_t> stall_counts() const;
   [[nodiscard]] std::uint64_t total_stalls() const;
   [[nodiscard]] std::chrono::nanoseconds threshold() const noexcept { return options_.threshold; }
+  /// Throws ConfigError, naming both values and the monitor, when this
+  /// detector's threshold is below `monitor`'s slow_poll_threshold (it would
+  /// report polls that the monitor counts as fast). Never blocks.
+  void check_monitor(const TaskMonitor& monitor) const;
   [[nodiscard]] const Handle& handle() const noexcept { return runtime_; }
 
  private:

@@ -5,7 +5,8 @@
 //   spindle::PerTaskMetrics   one instrumented task's own figures
 //
 // The time of a root task splits into three kinds, and each field below
-// belongs to one of them (see DESIGN.md, "timing definitions"):
+// belongs to one of them (the events that separate them, and their order,
+// are in spindle/runtime/hooks.hpp):
 //   - busy (polled):   a worker is running the task's code. Long polls mean
 //     blocking or CPU-heavy code inside the task.
 //   - scheduled:       the task was woken and waits in a queue for a worker.
@@ -28,11 +29,18 @@
 //     and RuntimeMetrics::busy_ratio()).
 //   - idle dominates → the task is waiting on something outside the runtime.
 //
+// Empty periods: as in tokio-metrics, a ratio whose denominator is 0 (no
+// polls, no scheduled delays, no wakes in the period) is NaN, 0/0, not 0: "no
+// data" is not "no slow polls". A mean over no events is 0 ns (tokio-metrics'
+// Duration::ZERO). Test a ratio with std::isnan(), or check its count first,
+// before comparing it, printing it or exporting it.
+//
 // Thread safety: plain value types.
 #pragma once
 
 #include <chrono>
 #include <cstdint>
+#include <limits>
 #include <string>
 
 #include "spindle/runtime/histogram.hpp"
@@ -60,9 +68,11 @@ struct TaskMetrics {
   /// Sum of idle durations (end of a poll → the wake). A rise means tasks
   /// wait longer on their I/O, timers, channels or other tasks.
   std::chrono::nanoseconds total_idle_duration{0};
-  /// The longest single idle duration in the period (exact for cumulative
-  /// values; for an interval, exact when it set a new record, otherwise the
-  /// upper bound of the highest histogram bucket the interval reached).
+  /// The longest single idle duration that ended in the period: measured,
+  /// not a histogram bound, for the cumulative values and for each interval
+  /// alike. (An interval's maximum saturates at 2^48 ns, about 78 hours; the
+  /// cumulative value does not.) Intervals' maxima do not add up: the
+  /// maximum over several intervals is the largest of theirs.
   std::chrono::nanoseconds max_idle_duration{0};
   /// Times a woken task was polled again (recorded at that poll).
   std::uint64_t total_scheduled_count = 0;
@@ -104,7 +114,7 @@ struct TaskMetrics {
   /// Length of the period these values cover.
   std::chrono::nanoseconds elapsed{0};
 
-  // ---- derived values (0 when the denominator is 0) -----------------------
+  // ---- derived values: means are 0 ns, ratios NaN, when the count is 0 -----
   [[nodiscard]] std::chrono::nanoseconds mean_first_poll_delay() const noexcept {
     return mean(total_first_poll_delay, first_poll_count);
   }
@@ -129,15 +139,18 @@ struct TaskMetrics {
   [[nodiscard]] std::chrono::nanoseconds mean_long_delay_duration() const noexcept {
     return mean(total_long_delay_duration, total_long_delay_count);
   }
-  /// Slow polls / all polls, 0..1.
+  /// Slow polls / all polls, 0..1; NaN when there was no poll (as in
+  /// tokio-metrics).
   [[nodiscard]] double slow_poll_ratio() const noexcept {
     return ratio(total_slow_poll_count, total_poll_count);
   }
-  /// Long delays / all scheduled delays, 0..1.
+  /// Long delays / all scheduled delays, 0..1; NaN when no task was
+  /// scheduled (as in tokio-metrics).
   [[nodiscard]] double long_delay_ratio() const noexcept {
     return ratio(total_long_delay_count, total_scheduled_count);
   }
-  /// Self-wakes / all wakes, 0..1.
+  /// Self-wakes / all wakes, 0..1; NaN when no task was woken (like the
+  /// two ratios above).
   [[nodiscard]] double self_wake_ratio() const noexcept {
     return ratio(total_self_wake_count, total_wake_count);
   }
@@ -147,8 +160,10 @@ struct TaskMetrics {
     return n == 0 ? std::chrono::nanoseconds(0)
                   : std::chrono::nanoseconds(total.count() / static_cast<std::int64_t>(n));
   }
+  /// a / b; NaN for b == 0 (0/0: the period has no data), whatever a is.
   static double ratio(std::uint64_t a, std::uint64_t b) noexcept {
-    return b == 0 ? 0.0 : static_cast<double>(a) / static_cast<double>(b);
+    return b == 0 ? std::numeric_limits<double>::quiet_NaN()
+                  : static_cast<double>(a) / static_cast<double>(b);
   }
 };
 

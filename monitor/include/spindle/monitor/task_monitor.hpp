@@ -55,6 +55,7 @@ namespace spindle {
 
 namespace detail {
 class MonitorCore;
+struct IntervalReader;
 /// A new per-task record for `core` (counts the instrumentation).
 TaskHooks* new_task_probe(MonitorCore* core);
 /// The figures of a record made by new_task_probe, or nullopt for other hooks.
@@ -79,6 +80,13 @@ class TaskMonitor {
   template <class T>
   HookedTask<T> instrument(Task<T> task) const {
     return HookedTask<T>(std::move(task), detail::new_task_probe(core_));
+  }
+  /// Attaches this monitor to `f()`, keeping the callable `f` (a coroutine
+  /// lambda and its captures) alive inside the task for as long as it runs
+  /// (see spindle::spawn(callable)): `rt.spawn(mon.instrument([s] () -> Task<T> {...}))`.
+  template <spindle::detail::TaskFactory F>
+  HookedTask<spindle::detail::FactoryValue<F>> instrument(F&& f) const {
+    return instrument(spindle::detail::invoke_owned(std::decay_t<F>(std::forward<F>(f))));
   }
 
   /// Totals and distributions since the monitor was created.
@@ -120,7 +128,8 @@ class TaskMonitor::Builder {
   Builder& slow_poll_threshold(std::chrono::nanoseconds d);
   /// Scheduled delays at least this long count as long (default 50 µs; > 0).
   Builder& long_delay_threshold(std::chrono::nanoseconds d);
-  /// Polls at least this long count as never-yielded (default 100 ms; > 0).
+  /// Polls at least this long count as never-yielded (default 100 ms; > 0,
+  /// and at least slow_poll_threshold: a never-yielded poll is also slow).
   Builder& stall_threshold(std::chrono::nanoseconds d);
   /// The clock read by instrument() for the first-poll delay: must be the
   /// same clock as the runtime's (Runtime::Builder::clock). Default
@@ -130,7 +139,8 @@ class TaskMonitor::Builder {
   /// finished or was cancelled), on the thread that destroyed it: e.g. to
   /// log the slowest requests. Must be cheap and must not throw.
   Builder& on_task_finished(std::function<void(const PerTaskMetrics&)> f);
-  /// Throws ConfigError naming the first invalid setting.
+  /// Throws ConfigError naming the first invalid setting: a non-positive
+  /// threshold, or a stall_threshold below the slow_poll_threshold.
   [[nodiscard]] TaskMonitor build() const;
 
  private:
@@ -154,15 +164,22 @@ class TaskIntervals {
   ~TaskIntervals();
 
   /// Metrics since the previous call (since the monitor's creation the
-  /// first time). Never blocks the workers.
+  /// first time). Never blocks the workers (it briefly takes a lock that
+  /// only the monitor's readers share). max_idle_duration is the longest
+  /// idle that ended in the interval, as measured (see TaskMetrics); a wake
+  /// that lands while next() runs may count in this interval or the next.
+  /// Throws UsageError on a moved-from iterator.
   TaskMetrics next();
 
  private:
   friend class TaskMonitor;
   TaskIntervals(detail::MonitorCore* core, TaskMetrics previous);
+  void release() noexcept;
 
-  detail::MonitorCore* core_;  // counted reference; null when moved from
-  TaskMetrics previous_;       // the cumulative reading at the previous call
+  detail::MonitorCore* core_;       // counted reference; null when moved from
+  detail::IntervalReader* reader_;  // this iterator's interval maxima, owned by *core_
+  TaskMetrics previous_;            // the cumulative reading at the previous call
+  bool first_ = true;               // next() not called yet: it covers the monitor's life
 };
 
 /// The figures of one instrumented task, read through its JoinHandle while
