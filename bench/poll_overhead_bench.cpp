@@ -37,9 +37,7 @@ spindle::Task<void> run(Spawnable task) {
 class NoopHooks final : public spindle::TaskHooks {
  public:
   void on_spawn(const spindle::TaskInfo&, spindle::Instant) noexcept override {}
-  void on_wake(spindle::Instant, bool) noexcept override {}
-  void on_requeue(spindle::Instant, bool) noexcept override {}
-  void on_poll_start(spindle::Instant, std::size_t) noexcept override {}
+  void on_poll_start(const spindle::PollStart&) noexcept override {}
   void on_poll_end(spindle::Instant, bool) noexcept override {}
   void on_drop(bool) noexcept override {}
   void on_release() noexcept override { delete this; }

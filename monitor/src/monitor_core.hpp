@@ -6,13 +6,18 @@
 // start of the next on that worker) and at each wake; instrument() reads
 // the monitor's clock once per task for the first-poll delay.
 //
-// Where the counters live: a MonitorSlot per (monitor, thread), written only
-// by that thread with relaxed load+store pairs (no locked instruction, no
-// cache line shared with another writer). Readers add the slots up. The one
-// exception is IntervalMax's mark of what the interval reader has taken,
-// which the reader writes once per TaskIntervals::next(). A slot
-// is found through a two-level table indexed by the thread's dense index
-// (thread_index.hpp), allocated on the thread's first event.
+// Where the counters live: a MonitorSlot per (monitor, worker), written only
+// by that worker's thread with relaxed load+store pairs (no locked
+// instruction, no cache line shared with another writer). Every per-poll
+// event is recorded there, because the runtime calls the poll hooks on the
+// polling worker only (wakes are recorded in the task's cell and reported at
+// the next poll's start). Readers add the slots up. The exceptions:
+// IntervalMax's mark of what the interval reader has taken, which the reader
+// writes once per TaskIntervals::next(), and the instrumented / dropped
+// counts of tasks made or ended off the workers (two shared atomics). A slot
+// is found through a two-level table indexed by the worker's process-wide
+// slot, allocated on that worker's first event: no slot for threads that
+// poll nothing (blocking pool, foreign wakers).
 #pragma once
 
 #include <array>
@@ -27,7 +32,7 @@
 #include <vector>
 
 #include "spindle/monitor/task_metrics.hpp"
-#include "thread_index.hpp"
+#include "spindle/runtime/detail/context.hpp"
 #include "spindle/runtime/histogram.hpp"
 #include "spindle/runtime/clock.hpp"
 #include "spindle/runtime/detail/task_alloc.hpp"
@@ -98,7 +103,7 @@ class IntervalMax {
   std::atomic<std::uint64_t> collected_{0};  // word_ as last taken by the reader (the reader's)
 };
 
-/// One thread's counters for one monitor.
+/// One worker's counters for one monitor.
 struct alignas(128) MonitorSlot {
   SlotCounter instrumented;
   SlotCounter dropped;
@@ -124,7 +129,9 @@ struct alignas(128) MonitorSlot {
   std::array<SlotCounter, Histogram::kBuckets> idle_hist;
 };
 
-/// Per-thread slots of one monitor.
+/// Per-worker slots of one monitor, indexed by the worker's process-wide
+/// slot (spindle::PollStart::worker_slot, detail::worker_slot()), plus two
+/// shared counters for the events that happen off the workers.
 class SlotTable {
  public:
   SlotTable() = default;
@@ -132,11 +139,11 @@ class SlotTable {
   SlotTable(const SlotTable&) = delete;
   SlotTable& operator=(const SlotTable&) = delete;
 
-  /// The calling thread's slot (allocated on first use), or nullptr for a
-  /// thread whose index is beyond the table (more than kChunks × kPerChunk
-  /// threads alive at once): its events are counted in lost_events() only.
-  MonitorSlot* local() noexcept {
-    const std::size_t index = thread_index();
+  /// The slot of worker slot `index` (allocated on first use), or nullptr
+  /// beyond the table (more than kChunks × kPerChunk workers alive at once)
+  /// or out of memory: those events are counted in lost_events() only.
+  /// Called only by the thread running that worker.
+  MonitorSlot* at(std::uint32_t index) noexcept {
     if (index < kChunks * kPerChunk) [[likely]] {
       // acquire: pairs with the release that published the chunk / slot.
       const Chunk* chunk = chunks_[index / kPerChunk].load(std::memory_order_acquire);
@@ -145,27 +152,44 @@ class SlotTable {
         if (slot != nullptr) [[likely]] return slot;
       }
     }
-    return slow_local(index);
+    return slow_at(index);
   }
+  /// A task was instrumented (`dropped`: ended) on the calling thread: on a
+  /// worker, in its slot; elsewhere (the thread that builds requests before
+  /// spawning them, shutdown), in a shared counter (one atomic add).
+  void count_instrumented() noexcept { count(&MonitorSlot::instrumented, off_worker_instrumented_); }
+  void count_dropped() noexcept { count(&MonitorSlot::dropped, off_worker_dropped_); }
   /// Adds every slot into `m` (relaxed reads; never blocks the writers).
   void sum_into(TaskMetrics& m) const;
   /// The largest IntervalMax::collect() over the slots. One caller at a
   /// time (MonitorCore::take_idle_max's mutex).
   std::uint64_t collect_interval_max_idle() noexcept;
-  /// Events dropped because their thread had no slot.
+  /// Events dropped because their worker had no slot.
   [[nodiscard]] std::uint64_t lost_events() const noexcept {
     return lost_.load(std::memory_order_relaxed);
   }
 
  private:
   static constexpr std::size_t kPerChunk = 64;
-  static constexpr std::size_t kChunks = 64;  // 4096 threads
+  static constexpr std::size_t kChunks = 256;  // 16,384 workers alive at once
   using Chunk = std::array<std::atomic<MonitorSlot*>, kPerChunk>;
 
-  MonitorSlot* slow_local(std::size_t index) noexcept;
+  MonitorSlot* slow_at(std::uint32_t index) noexcept;
+  void count(SlotCounter MonitorSlot::*field, std::atomic<std::uint64_t>& off_worker) noexcept {
+    const std::uint32_t w = worker_slot();
+    if (w != kNoWorkerSlot) {
+      if (MonitorSlot* s = at(w)) {
+        (s->*field).add(1);
+        return;
+      }
+    }
+    off_worker.fetch_add(1, std::memory_order_relaxed);
+  }
 
-  std::array<std::atomic<Chunk*>, kChunks> chunks_{};  // allocated on demand
-  std::atomic<std::uint64_t> lost_{0};                 // events of threads without a slot
+  std::array<std::atomic<Chunk*>, kChunks> chunks_{};      // allocated on demand
+  std::atomic<std::uint64_t> lost_{0};                     // events of workers without a slot
+  std::atomic<std::uint64_t> off_worker_instrumented_{0};  // instrumented off the workers
+  std::atomic<std::uint64_t> off_worker_dropped_{0};       // ended off the workers
 };
 
 /// One TaskIntervals iterator's share of the interval maxima: the longest
@@ -235,9 +259,7 @@ class TaskProbe final : public TaskHooks {
 
 
   void on_spawn(const TaskInfo& info, Instant now) noexcept override;
-  void on_wake(Instant now, bool self_wake) noexcept override;
-  void on_requeue(Instant now, bool self_wake) noexcept override;
-  void on_poll_start(Instant now, std::size_t worker) noexcept override;
+  void on_poll_start(const PollStart& poll) noexcept override;
   void on_poll_end(Instant now, bool ready) noexcept override;
   void on_drop(bool cancelled) noexcept override;
   void on_release() noexcept override;
@@ -266,10 +288,7 @@ class TaskProbe final : public TaskHooks {
   // Event state (one event at a time: the runtime orders the calls).
   Instant poll_start_{};            // start of the poll in progress
   Instant last_poll_end_{};         // end of the last poll (start of idle)
-  Instant woken_at_{};              // start of the scheduled time
-  bool polled_ = false;             // the first poll happened
-  bool pending_scheduled_ = false;  // woken since the last poll
-  MonitorSlot* poll_slot_ = nullptr;  // the slot of the thread running the current poll
+  MonitorSlot* poll_slot_ = nullptr;  // the slot of the worker running the current poll
   bool dropped_ = false;              // on_drop ran
   // Per-task figures (read by task_metrics() from any thread).
   std::atomic<TaskId> id_{0};

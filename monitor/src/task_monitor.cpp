@@ -10,7 +10,6 @@
 
 #include "monitor_core.hpp"
 #include "spindle/runtime/clock.hpp"
-#include "thread_index.hpp"
 
 namespace spindle {
 namespace detail {
@@ -57,7 +56,7 @@ SlotTable::~SlotTable() {
   }
 }
 
-MonitorSlot* SlotTable::slow_local(std::size_t index) noexcept {
+MonitorSlot* SlotTable::slow_at(std::uint32_t index) noexcept {
   if (index >= kChunks * kPerChunk) {
     lost_.fetch_add(1, std::memory_order_relaxed);
     return nullptr;
@@ -81,7 +80,7 @@ MonitorSlot* SlotTable::slow_local(std::size_t index) noexcept {
   auto& slot_ref = (*chunk)[index % kPerChunk];
   MonitorSlot* slot = slot_ref.load(std::memory_order_acquire);
   if (slot == nullptr) {
-    // Only this thread owns this index right now, so no one else installs it.
+    // Only this worker's thread writes this index, so no one else installs it.
     slot = new (std::nothrow) MonitorSlot();
     if (slot == nullptr) {
       lost_.fetch_add(1, std::memory_order_relaxed);
@@ -93,6 +92,8 @@ MonitorSlot* SlotTable::slow_local(std::size_t index) noexcept {
 }
 
 void SlotTable::sum_into(TaskMetrics& m) const {
+  m.instrumented_count += off_worker_instrumented_.load(std::memory_order_relaxed);
+  m.dropped_count += off_worker_dropped_.load(std::memory_order_relaxed);
   std::uint64_t first_poll_ns = 0, idle_ns = 0, max_idle = 0, fast_ns = 0, slow_ns = 0,
                 short_ns = 0, long_ns = 0;
   for (const auto& c : chunks_) {
@@ -214,7 +215,7 @@ TaskMetrics MonitorCore::cumulative() const {
 
 TaskHooks* new_task_probe(MonitorCore* core) {
   auto* probe = new TaskProbe(core, core->now());
-  if (MonitorSlot* s = core->slots_.local()) s->instrumented.add(1);
+  core->slots_.count_instrumented();
   return probe;
 }
 
@@ -237,52 +238,37 @@ void TaskProbe::on_spawn(const TaskInfo& info, Instant) noexcept {
   id_.store(info.id, std::memory_order_relaxed);
 }
 
-void TaskProbe::on_requeue(Instant now, bool self_wake) noexcept {
-  // Woken during the poll that just ended, on this same thread: never idle;
-  // scheduled from the poll's end.
-  if (MonitorSlot* s = poll_slot_) {
-    s->wakes.add(1);
-    if (self_wake) s->self_wakes.add(1);
-  }
-  woken_at_ = now;
-  pending_scheduled_ = true;
-}
-
-void TaskProbe::on_wake(Instant now, bool self_wake) noexcept {
-  MonitorSlot* s = core_->slots_.local();
-  if (s != nullptr) {
-    s->wakes.add(1);
-    if (self_wake) s->self_wakes.add(1);
-  }
-  // Idle from the end of the last poll until this wake.
-  if (polled_) {
-    const std::int64_t idle = ns_between(last_poll_end_, now);
-    idle_ns_.add(idle);
-    if (s != nullptr) {
-      s->idled.add(1);
-      s->idle_ns.add(u(idle));
-      s->max_idle_ns.max(u(idle));
-      s->interval_max_idle.record(u(idle));
-      s->idle_hist[Histogram::bucket_for(idle)].add(1);
-    }
-  }
-  woken_at_ = now;
-  pending_scheduled_ = true;
-}
-
-void TaskProbe::on_poll_start(Instant now, std::size_t) noexcept {
-  MonitorSlot* s = core_->slots_.local();
+void TaskProbe::on_poll_start(const PollStart& p) noexcept {
+  // On the polling worker: every figure goes to its slot.
+  MonitorSlot* s = core_->slots_.at(p.worker_slot);
   poll_slot_ = s;
-  if (!polled_) {
-    polled_ = true;
-    const std::int64_t d = ns_between(instrumented_at_, now);
+  if (p.wake == WakeKind::kFirstPoll) {
+    // instrument() → first poll (the task was not woken: it was new).
+    const std::int64_t d = ns_between(instrumented_at_, p.now);
     first_poll_delay_ns_.set(d);
     if (s != nullptr) {
       s->first_polls.add(1);
       s->first_poll_ns.add(u(d));
     }
-  } else if (pending_scheduled_) {
-    const std::int64_t d = ns_between(woken_at_, now);
+  } else {
+    if (s != nullptr) {
+      s->wakes.add(1);
+      if (p.self_wake) s->self_wakes.add(1);
+    }
+    if (p.wake == WakeKind::kFromIdle) {
+      // Idle from the end of the last poll until the wake.
+      const std::int64_t idle = ns_between(last_poll_end_, p.woken_at);
+      idle_ns_.add(idle);
+      if (s != nullptr) {
+        s->idled.add(1);
+        s->idle_ns.add(u(idle));
+        s->max_idle_ns.max(u(idle));
+        s->interval_max_idle.record(u(idle));
+        s->idle_hist[Histogram::bucket_for(idle)].add(1);
+      }
+    }
+    // Scheduled from the wake (or the previous poll's end) until now.
+    const std::int64_t d = ns_between(p.woken_at, p.now);
     scheduled_ns_.add(d);
     if (s != nullptr) {
       if (d >= core_->long_delay_ns_) {
@@ -295,8 +281,7 @@ void TaskProbe::on_poll_start(Instant now, std::size_t) noexcept {
       s->sched_hist[Histogram::bucket_for(d)].add(1);
     }
   }
-  pending_scheduled_ = false;
-  poll_start_ = now;
+  poll_start_ = p.now;
 }
 
 void TaskProbe::on_poll_end(Instant now, bool) noexcept {
@@ -321,7 +306,7 @@ void TaskProbe::on_poll_end(Instant now, bool) noexcept {
 
 void TaskProbe::on_drop(bool cancelled) noexcept {
   dropped_ = true;
-  if (MonitorSlot* s = core_->slots_.local()) s->dropped.add(1);
+  core_->slots_.count_dropped();
   finished_.store(cancelled ? 2 : 1, std::memory_order_release);
   if (core_->on_finished_) {
     try {
@@ -336,7 +321,7 @@ void TaskProbe::on_release() noexcept {
   // Instrumented but never spawned (the HookedTask was dropped, or the spawn
   // was refused before the runtime saw it): it still leaves the live count.
   if (!dropped_) {
-    if (MonitorSlot* s = core_->slots_.local()) s->dropped.add(1);
+    core_->slots_.count_dropped();
     finished_.store(2, std::memory_order_release);
   }
   delete this;

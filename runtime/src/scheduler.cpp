@@ -256,7 +256,7 @@ void Core::spawn_blocking(CellBase* cell, SourceLocation loc) {
   } catch (...) {
     // No thread could be started for it: cancel it here, as nobody else
     // will, and release the reference its JoinHandle would have held.
-    const bool claimed = claim_to_cancel(cell, false);
+    const bool claimed = claim_to_cancel(cell);
     if (claimed) {
       cancel_task(cell, true);
     } else {
@@ -278,12 +278,17 @@ void Core::bind_new(CellBase* cell, TaskHooks* hooks, SourceLocation loc) {
   cell->hooks_ = hooks;
   cell->group_id_ = hooks != nullptr ? hooks->group_id() : 0;
   cell->location_ = loc;
-  if (config_.poll_timing) cell->spawned_at_ = cell->woken_at_ = now();
+  Instant spawned{};
+  if (hooks != nullptr || config_.poll_timing) {
+    spawned = now();  // one reading: the hooks' spawn time and the first poll's woken_at
+    cell->spawned_at_ = cell->woken_at_ = spawned;
+  }
+  cell->wake_kind_ = WakeKind::kFirstPoll;
   cell->id_ = next_task_id();
   // Owners: the owned list, the scheduler (queued now), the JoinHandle.
   // relaxed: the cell reaches other threads through a queue (release/mutex).
   cell->state_.store(kNotified | kJoinInterest | 3 * kRefOne, std::memory_order_relaxed);
-  if (hooks != nullptr) hooks->on_spawn(TaskInfo{cell->id_, loc}, now());
+  if (hooks != nullptr) hooks->on_spawn(TaskInfo{cell->id_, loc}, spawned);
   ThreadContext& ctx = tls_context;
   const bool on_worker = ctx.core == this && ctx.worker != nullptr;
   if (!owned_.bind(cell, on_worker ? ctx.worker->index() : SIZE_MAX)) {
@@ -399,6 +404,7 @@ void Core::drive(CellBase* target) {
   MutexLock lock(drive_mu_);
   ThreadContext saved = tls_context;
   tls_context = ThreadContext{this, workers_[0].get(), nullptr, false, false};
+  tls_context.worker_slot = workers_[0]->slot();
   workers_[0]->run(target);
   flush_refs(*workers_[0]);
   tls_context = saved;
@@ -517,7 +523,7 @@ bool Core::shutdown(std::optional<std::chrono::nanoseconds> timeout) {
 
 void Core::shutdown_task(CellBase* task) noexcept {
   // We hold the owned list's reference (pop_any transferred it).
-  if (!claim_to_cancel(task, true)) {
+  if (!claim_to_cancel(task)) {
     drop_task_ref(task);  // not ours to destroy (cannot happen once workers stopped)
     return;
   }

@@ -27,18 +27,15 @@ inline void note_self_wake(CellBase* cell) noexcept {
 
 inline void submit(CellBase* cell) noexcept {
   Core* core = cell->core_;
-  // Before queueing: once queued, a worker may poll it (hook calls for one
-  // task never overlap, and woken_at_ is read by that poll).
+  // The wake record, before queueing: the worker that dequeues the task
+  // reads it at the poll's start (the queue's release/acquire orders the
+  // two). No hook runs here: hooks run on the polling worker only.
   if (cell->hooks_ != nullptr || core->config().poll_timing) [[unlikely]] {
-    const Instant now = core->now();
-    if (core->config().poll_timing) cell->woken_at_ = now;
-    if (cell->hooks_ != nullptr) {
-      cell->hooks_->on_wake(now, false);
-      // release: the hook's writes happen-before whoever sees WAKING clear.
-      cell->state_.fetch_and(~kWaking, std::memory_order_release);
-    }
+    cell->woken_at_ = core->now();
+    cell->wake_kind_ = WakeKind::kFromIdle;
+    cell->wake_self_ = false;  // an idle task cannot be inside its own poll
   }
-  cell->core_->schedule(cell, false);
+  core->schedule(cell, false);
 }
 
 void task_waker_clone(void* p) noexcept { static_cast<CellBase*>(p)->ref_inc(); }

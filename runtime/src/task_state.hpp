@@ -14,7 +14,6 @@
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
-#include <thread>
 
 #include "spindle/runtime/detail/task_cell.hpp"
 
@@ -76,7 +75,7 @@ R update(CellBase* cell, Step step) noexcept {
 
 /// wake() on a Waker that owns one reference: the reference is consumed.
 inline WakeAction transition_to_notified_by_val(CellBase* cell) noexcept {
-  return state::update<WakeAction>(cell, [cell](std::uint64_t cur, std::uint64_t& next) {
+  return state::update<WakeAction>(cell, [](std::uint64_t cur, std::uint64_t& next) {
     state::require(ref_count(cur) >= 1, "notified_by_val needs the waker's reference", cur);
     if ((cur & kRunning) != 0) {
       // Polled right now: the worker re-queues it when the poll ends. The
@@ -90,14 +89,14 @@ inline WakeAction transition_to_notified_by_val(CellBase* cell) noexcept {
                                                               : WakeAction::kNothing};
     }
     // Idle: our reference becomes the scheduler's.
-    next = cur | kNotified | (cell->hooks_ != nullptr ? kWaking : 0);
+    next = cur | kNotified;
     return state::Decision<WakeAction>{WakeAction::kSubmit};
   });
 }
 
 /// wake_by_ref(): the waker keeps its reference; a submit takes a new one.
 inline WakeAction transition_to_notified_by_ref(CellBase* cell) noexcept {
-  return state::update<WakeAction>(cell, [cell](std::uint64_t cur, std::uint64_t& next) {
+  return state::update<WakeAction>(cell, [](std::uint64_t cur, std::uint64_t& next) {
     if ((cur & kRunning) != 0) {
       if ((cur & kNotified) != 0) return state::Decision<WakeAction>{WakeAction::kNothing, false};
       next = cur | kNotified;
@@ -106,7 +105,7 @@ inline WakeAction transition_to_notified_by_ref(CellBase* cell) noexcept {
     if ((cur & (kComplete | kNotified)) != 0) {
       return state::Decision<WakeAction>{WakeAction::kNothing, false};
     }
-    next = (cur | kNotified | (cell->hooks_ != nullptr ? kWaking : 0)) + kRefOne;
+    next = (cur | kNotified) + kRefOne;
     return state::Decision<WakeAction>{WakeAction::kSubmit};
   });
 }
@@ -202,17 +201,13 @@ inline std::uint64_t transition_to_complete(CellBase* task) noexcept {
 /// Takes a task that nobody is polling, to destroy it unpolled (shutdown,
 /// a spawn_blocking job that could not be queued): sets RUNNING and
 /// CANCELLED. False when it is already RUNNING or COMPLETE (not ours).
-/// `wait_for_waking`: first wait out a foreign thread inside the task's
-/// on_wake hook, so that hook calls for one task never overlap.
-inline bool claim_to_cancel(CellBase* task, bool wait_for_waking) noexcept {
+/// (A waker may still be between its NOTIFIED transition and queueing the
+/// task: it writes only the cell's wake record, which no cancellation path
+/// reads, and its queue reference keeps the cell alive.)
+inline bool claim_to_cancel(CellBase* task) noexcept {
   std::uint64_t cur = task->state_.load(std::memory_order_acquire);
   for (;;) {
     if ((cur & (kRunning | kComplete)) != 0) return false;
-    if (wait_for_waking && (cur & kWaking) != 0) {
-      std::this_thread::yield();
-      cur = task->state_.load(std::memory_order_acquire);
-      continue;
-    }
     // RUNNING makes every other path leave the frame alone.
     if (task->state_.compare_exchange_weak(cur, cur | kRunning | kCancelled,
                                            std::memory_order_acq_rel, std::memory_order_acquire)) {

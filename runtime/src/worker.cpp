@@ -9,7 +9,9 @@
 #include <asio/post.hpp>
 #include <cstdio>
 #include <exception>
+#include <mutex>
 #include <string>
+#include <vector>
 
 #include "scheduler.hpp"
 #include "spindle/runtime/detail/context.hpp"
@@ -18,6 +20,46 @@
 
 namespace spindle::detail {
 
+namespace {
+
+/// The process-wide worker slots (PollStart::worker_slot): dense indices
+/// for the live workers of every runtime, so that a monitor keeps one block
+/// of counters per worker. An index returns to the free list when its
+/// Worker is destroyed (after its thread ended); the next Worker to take it
+/// continues those counters, ordered after the old one by the mutex.
+struct WorkerSlots {
+  std::mutex mu;                    // guards both below
+  std::vector<std::uint32_t> free;  // returned indices, reused first
+  std::uint32_t next = 0;           // indices handed out so far
+};
+
+WorkerSlots& worker_slots() {
+  static WorkerSlots* slots = new WorkerSlots;  // never destroyed: workers may outlive statics
+  return *slots;
+}
+
+std::uint32_t acquire_worker_slot() {
+  WorkerSlots& s = worker_slots();
+  std::lock_guard<std::mutex> lock(s.mu);
+  if (!s.free.empty()) {
+    const std::uint32_t i = s.free.back();
+    s.free.pop_back();
+    return i;
+  }
+  if (s.next == kNoWorkerSlot) {
+    fatal("spindle: more than 4,294,967,294 workers alive at once");
+  }
+  return s.next++;
+}
+
+void release_worker_slot(std::uint32_t i) noexcept {
+  WorkerSlots& s = worker_slots();
+  std::lock_guard<std::mutex> lock(s.mu);
+  s.free.push_back(i);  // may throw bad_alloc only if it never grew this far: it did
+}
+
+}  // namespace
+
 
 Worker::Worker(Core& core, std::size_t index)
     : core_(core),
@@ -25,7 +67,8 @@ Worker::Worker(Core& core, std::size_t index)
       queue_(core.config().local_queue_capacity),
       host_(IoHost::create()),
       rng_(static_cast<std::uint32_t>(index) * 0x9E3779B9U + 0x7F4A7C15U),
-      task_timing_(core.config().poll_timing) {
+      task_timing_(core.config().poll_timing),
+      slot_(acquire_worker_slot()) {
 
   work_.emplace(host_->io().get_executor());
   timer_pool_.reserve(kTimerPoolSize);
@@ -35,6 +78,7 @@ Worker::~Worker() {
   timer_pool_.clear();
   work_.reset();
   if (host_ != nullptr) host_->unref();
+  release_worker_slot(slot_);
 }
 
 void Worker::run_thread() {
@@ -45,6 +89,7 @@ void Worker::run_thread() {
   name += suffix;
   pthread_setname_np(pthread_self(), name.c_str());
   tls_context = ThreadContext{&core_, this, nullptr, false, false};
+  tls_context.worker_slot = slot_;
   if (core_.config().on_thread_start) {
     try {
       core_.config().on_thread_start();
@@ -195,7 +240,10 @@ void Worker::poll(CellBase* task) noexcept {
     // The end of the previous timed poll is this poll's start when nothing
     // else ran in between: one clock reading per poll boundary.
     start = boundary_valid_ ? boundary_ : core_.now();
-    if (hooks != nullptr) hooks->on_poll_start(start, index_);
+    if (hooks != nullptr) {
+      hooks->on_poll_start(PollStart{start, task->woken_at_, index_, slot_, task->wake_kind_,
+                                     task->wake_self_});
+    }
     if (task_timing_ && previous_polls != 0) {
       const std::int64_t d = std::max<std::int64_t>(
           0, std::chrono::duration_cast<std::chrono::nanoseconds>(start - task->woken_at_).count());
@@ -250,9 +298,11 @@ void Worker::poll(CellBase* task) noexcept {
     case IdleTransition::kIdle:
       return;
     case IdleTransition::kRequeue:
-      if (task_timing_) task->woken_at_ = end;  // scheduled from this poll's end
-      if (hooks != nullptr) [[unlikely]] {
-        hooks->on_requeue(end, ctx.yielded || ctx.self_woken);
+      if (timed) [[unlikely]] {
+        // Scheduled from this poll's end; the next poll's start reports it.
+        task->woken_at_ = end;
+        task->wake_kind_ = WakeKind::kDuringPoll;
+        task->wake_self_ = ctx.yielded || ctx.self_woken;
       }
       if (ctx.yielded) {
         defer(task);  // requeued after the next I/O poll, see run()
@@ -425,10 +475,9 @@ void Worker::maintenance() {
 
 void Worker::poll_io() {
   const std::size_t handlers = host_->io().poll();
-  // An I/O check that ran nothing took well under a microsecond: the previous
-  // poll's end still stands for "now" (one clock reading per poll instead of two
-  // for a task that yields in a loop). Handlers that ran took unknown time.
-  if (handlers != 0) boundary_valid_ = false;
+  // Even an I/O check that ran nothing took time (the reactor's epoll_wait):
+  // the next poll reads the clock instead of starting at the last one's end.
+  boundary_valid_ = false;
   count_io(handlers);
 }
 

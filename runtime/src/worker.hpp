@@ -120,6 +120,8 @@ class Worker {
   /// An Executor on this worker's io_context (keeps it alive, see executor.hpp).
   [[nodiscard]] Executor executor() { return Executor(host_->io().get_executor(), host_); }
   [[nodiscard]] std::size_t index() const noexcept { return index_; }
+  /// This worker's process-wide slot (PollStart::worker_slot).
+  [[nodiscard]] std::uint32_t slot() const noexcept { return slot_; }
   WorkerStats& stats() noexcept { return stats_; }
   const WorkerStats& stats() const noexcept { return stats_; }
   [[nodiscard]] WorkerCounters snapshot() const;
@@ -185,6 +187,7 @@ class Worker {
   Instant boundary_{};                         // end time of the last instrumented poll
   bool boundary_valid_ = false;                // boundary_ is still "now" (nothing ran since)
   const bool task_timing_;                     // time every poll, for Handle::dump()
+  const std::uint32_t slot_;                   // process-wide worker slot (PollStart)
   WorkerStats stats_;                          // published counters
   PollBeacon beacon_;  // what is being polled now, for watchdogs
 };

@@ -14,7 +14,14 @@
 //   EXPECT_EQ(hooks.violations(), "");
 //
 // trace() spells the calls as: spawn, start, end / end:ready, wake / wake:self,
-// drop / drop:cancelled, release.
+// drop / drop:cancelled, release. A wake is not a call of its own: the
+// runtime reports it in the next on_poll_start (PollStart::wake), and the
+// recorder writes it as a "wake" event just before that "start", with the
+// wake's own time.
+//
+// It also checks that the poll calls run on the polling worker: the thread
+// of on_poll_start and on_poll_end runs the worker named by
+// PollStart::worker_slot (spindle::detail::worker_slot()).
 //
 // Thread safety: the runtime may call the hooks from any thread; the
 // accessors are safe from any thread. The object must outlive on_release().
@@ -24,10 +31,11 @@
 #include <chrono>
 #include <condition_variable>
 #include <cstddef>
-#include <functional>
 #include <mutex>
+#include <spindle/runtime/detail/context.hpp>
 #include <spindle/runtime/hooks.hpp>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "support/sync.hpp"
@@ -41,6 +49,7 @@ struct HookEvent {
   Instant at{};            // the Instant passed (spawn, wake, poll start/end)
   bool flag = false;       // wake: self_wake; poll end: ready; drop: cancelled
   std::size_t worker = 0;  // poll start: the worker
+  std::thread::id thread{};  // the thread that made the call (a wake: the poll start's)
 };
 
 class RecordingHooks final : public TaskHooks {
@@ -48,20 +57,42 @@ class RecordingHooks final : public TaskHooks {
   void on_spawn(const TaskInfo& info, Instant now) noexcept override {
     Guard g(*this);
     info_ = info;
-    add({HookEvent::Kind::kSpawn, now, false, 0}, State::kNew, State::kScheduled);
+    add({HookEvent::Kind::kSpawn, now, false, 0, std::this_thread::get_id()}, State::kNew,
+        State::kScheduled);
   }
-  void on_wake(Instant now, bool self_wake) noexcept override {
+  void on_poll_start(const PollStart& p) noexcept override {
     Guard g(*this);
-    if (on_wake_callback_) on_wake_callback_();
-    add({HookEvent::Kind::kWake, now, self_wake, 0}, State::kIdle, State::kScheduled);
-  }
-  void on_poll_start(Instant now, std::size_t worker) noexcept override {
-    Guard g(*this);
-    add({HookEvent::Kind::kPollStart, now, false, worker}, State::kScheduled, State::kPolling);
+    const std::thread::id self = std::this_thread::get_id();
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      if (spindle::detail::worker_slot() != p.worker_slot) {
+        violation("on_poll_start off its worker (slot " + std::to_string(p.worker_slot) +
+                  ", thread's " + std::to_string(spindle::detail::worker_slot()) + ")");
+      }
+      if ((p.wake == WakeKind::kFirstPoll) != (state_ == State::kScheduled)) {
+        violation(std::string("poll start reports ") +
+                  (p.wake == WakeKind::kFirstPoll ? "a first poll" : "a wake") + " in state " +
+                  name(state_));
+      }
+      poll_slot_ = p.worker_slot;
+      if (p.wake == WakeKind::kFirstPoll) first_poll_slot_ = p.worker_slot;
+    }
+    if (p.wake != WakeKind::kFirstPoll) {
+      add({HookEvent::Kind::kWake, p.woken_at, p.self_wake, 0, self}, State::kIdle,
+          State::kScheduled);
+    }
+    add({HookEvent::Kind::kPollStart, p.now, false, p.worker, self}, State::kScheduled,
+        State::kPolling);
   }
   void on_poll_end(Instant now, bool ready) noexcept override {
     Guard g(*this);
-    add({HookEvent::Kind::kPollEnd, now, ready, 0}, State::kPolling,
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      if (spindle::detail::worker_slot() != poll_slot_) {
+        violation("on_poll_end off the worker of its poll start");
+      }
+    }
+    add({HookEvent::Kind::kPollEnd, now, ready, 0, std::this_thread::get_id()}, State::kPolling,
         ready ? State::kReady : State::kIdle);
   }
   void on_drop(bool cancelled) noexcept override {
@@ -73,7 +104,7 @@ class RecordingHooks final : public TaskHooks {
     if (!ok)
       violation("on_drop(" + std::string(cancelled ? "true" : "false") + ") in state " +
                 name(state_));
-    events_.push_back({HookEvent::Kind::kDrop, Instant{}, cancelled, 0});
+    events_.push_back({HookEvent::Kind::kDrop, Instant{}, cancelled, 0, std::this_thread::get_id()});
     state_ = State::kDropped;
     cv_.notify_all();
   }
@@ -84,15 +115,11 @@ class RecordingHooks final : public TaskHooks {
     if (state_ != State::kDropped && state_ != State::kNew) {
       violation("on_release in state " + name(state_));
     }
-    events_.push_back({HookEvent::Kind::kRelease, Instant{}, false, 0});
+    events_.push_back({HookEvent::Kind::kRelease, Instant{}, false, 0, std::this_thread::get_id()});
     state_ = State::kReleased;
     ++releases_;
     cv_.notify_all();
   }
-
-  /// Called inside on_wake (before it records), on the waking thread.
-  /// Set it before the task can be woken.
-  void set_on_wake_callback(std::function<void()> f) { on_wake_callback_ = std::move(f); }
 
   /// Every call so far.
   [[nodiscard]] std::vector<HookEvent> events() const {
@@ -117,6 +144,11 @@ class RecordingHooks final : public TaskHooks {
   [[nodiscard]] TaskInfo info() const {
     std::lock_guard<std::mutex> lock(mu_);
     return info_;
+  }
+  /// The worker slot of the first poll (PollStart::worker_slot).
+  [[nodiscard]] std::uint32_t first_poll_slot() const {
+    std::lock_guard<std::mutex> lock(mu_);
+    return first_poll_slot_;
   }
   [[nodiscard]] int releases() const {
     std::lock_guard<std::mutex> lock(mu_);
@@ -217,7 +249,8 @@ class RecordingHooks final : public TaskHooks {
   TaskInfo info_;                           // from on_spawn
   int releases_ = 0;                        // on_release calls
   std::atomic<int> in_call_{0};             // hook calls running now
-  std::function<void()> on_wake_callback_;  // test hook inside on_wake
+  std::uint32_t poll_slot_ = 0;             // worker slot of the poll in progress
+  std::uint32_t first_poll_slot_ = 0;       // worker slot of the first poll
 };
 
 }  // namespace spindle::test

@@ -22,12 +22,17 @@
 //   }
 //
 // How it is measured: instrument() attaches a small per-task record
-// (TaskHooks) to the task; the runtime calls it at each poll boundary and
-// wake with the clock reading it took once for that boundary (tasks that are
-// not instrumented are never timed). The record adds each duration to
-// counters and histograms kept per thread in cache-line aligned blocks that
-// only their thread writes (relaxed stores, no read-modify-write, no shared
-// cache line); readers sum the blocks. Reading never blocks the workers.
+// (TaskHooks) to the task; the polling worker calls it at the start and the
+// end of each poll with the clock reading it took for that boundary (tasks
+// that are not instrumented are never timed). A wake, from whatever thread,
+// only stamps the task's cell; the next poll's start accounts the idle time
+// and the scheduled delay it ended. The record adds each duration to
+// counters and histograms kept per worker in cache-line aligned blocks that
+// only that worker writes (relaxed stores, no read-modify-write, no shared
+// cache line); threads that poll nothing (the blocking pool, foreign
+// wakers) get no block. Readers sum the blocks; reading never blocks the
+// workers. Only instrument() and the end of a task off the workers (a
+// request built on the main thread, shutdown) add to a shared atomic.
 //
 // Lifetime: a TaskMonitor is a cheap, copyable handle to shared state that
 // lives as long as any copy, interval iterator or instrumented task.

@@ -4,6 +4,8 @@
 //   spindle::Instant      the runtime's clock reading (steady_clock, or an injected clock)
 //   spindle::TaskHooks    the interface a monitor implements to observe one root task
 //
+//   spindle::PollStart    what the runtime tells hooks when a poll starts
+//
 // The runtime knows nothing of monitors. A task spawned with hooks attached
 // (spindle::monitor's TaskMonitor::instrument does this) gets a TaskHooks
 // object; the runtime calls it at the task's scheduling events and passes
@@ -11,18 +13,27 @@
 // hooks costs one predictable branch per poll and no clock read.
 //
 // Event order for one task (each arrow is one call, each happens-before the next):
-//   on_spawn → on_poll_start → on_poll_end(false) → on_wake → on_poll_start → ...
+//   on_spawn → on_poll_start → on_poll_end(false) → on_poll_start → ...
 //            → on_poll_end(true) → on_drop → on_release
-// A wake that arrives while the task is being polled (a self-wake such as
-// yield_now, or a wake from another thread) is reported when that poll ends,
-// with the poll's end time: the task's scheduled time starts there, so busy
-// time and scheduled time never overlap. An aborted task gets on_drop(true)
-// without another poll.
+// A wake is not a call: whoever wakes the task (any thread, a timer or I/O
+// handler, the task itself) only records the wake's time in the task's
+// cell, and the next on_poll_start reports it (PollStart::woken_at and
+// wake). So the time the task was idle (end of a poll → its wake) and
+// scheduled (wake → the next poll) is accounted at that poll's start, by the
+// worker that polls it. A wake that arrives while the task is being polled
+// (yield_now, a self-wake, a wake from another thread during the poll) makes
+// it scheduled from that poll's end: busy time and scheduled time never
+// overlap. An aborted task gets on_drop(true) without another poll.
 //
-// Thread safety: calls for one task never overlap, but they may come from
-// different threads (on_wake from whatever thread woke the task). Hooks of
-// different tasks run concurrently. Implementations must be noexcept and
-// cheap: they run on the scheduler's hot path.
+// Threads: on_poll_start and on_poll_end run on the worker that polls the
+// task (its PollStart::worker_slot is that worker's, unique among the live
+// workers of every runtime in the process, so per-worker counters have one
+// writer). on_spawn runs on the spawning thread; on_drop and on_release on
+// whatever thread destroyed the task (a worker, the thread shutting the
+// runtime down, the thread dropping a never-spawned task). Calls for one
+// task never overlap; hooks of different tasks run concurrently.
+// Implementations must be noexcept and cheap: they run on the scheduler's
+// hot path.
 #pragma once
 
 #include <chrono>
@@ -70,6 +81,27 @@ struct TaskInfo {
   SourceLocation location;  ///< where spawn() was called
 };
 
+/// How the task came to be scheduled for the poll that starts.
+enum class WakeKind : std::uint8_t {
+  kFirstPoll,   ///< its first poll: it was spawned at `woken_at`, not woken
+  kFromIdle,    ///< it was idle and woken at `woken_at` (by any thread)
+  kDuringPoll,  ///< woken during its previous poll (yield_now, a self-wake, a
+                ///< wake while it ran): scheduled from that poll's end, `woken_at`
+};
+
+/// What the runtime tells hooks when a poll starts.
+struct PollStart {
+  Instant now{};                 ///< the poll's start
+  Instant woken_at{};            ///< when the task became scheduled (see WakeKind)
+  std::size_t worker = 0;        ///< the polling worker's index in its runtime (0-based)
+  std::uint32_t worker_slot = 0; ///< a small index unique among all live workers of the
+                                 ///< process (current_thread's block_on thread included);
+                                 ///< reused once its worker is gone
+  WakeKind wake = WakeKind::kFirstPoll;  ///< how it was scheduled
+  bool self_wake = false;        ///< the wake came from inside the task's own previous
+                                 ///< poll (yield_now, or waking itself)
+};
+
 /// Observer of one root task's scheduling events. See the file comment.
 class TaskHooks {
  public:
@@ -79,18 +111,8 @@ class TaskHooks {
   /// the runtime refuses it (it is shutting down), on_drop(true) and
   /// on_release follow at once, and spawn() throws RuntimeShutdown.
   virtual void on_spawn(const TaskInfo& info, Instant now) noexcept = 0;
-  /// The task became scheduled at `now`: it was idle and something woke it
-  /// (or, through the default on_requeue, it was woken during its own poll
-  /// and `now` is that poll's end). `self_wake` is true when the wake came
-  /// from inside the task's own poll (yield_now, or a wake of itself).
-  virtual void on_wake(Instant now, bool self_wake) noexcept = 0;
-  /// The task was woken during the poll that just ended (a self-wake such
-  /// as yield_now, or a wake from elsewhere while it ran): it is scheduled
-  /// again from `now`, that poll's end, and was never idle. Called by the
-  /// worker right after on_poll_end. The default forwards to on_wake.
-  virtual void on_requeue(Instant now, bool self_wake) noexcept { on_wake(now, self_wake); }
-  /// A poll starts on worker `worker` (0-based).
-  virtual void on_poll_start(Instant now, std::size_t worker) noexcept = 0;
+  /// A poll starts on a worker, which reports how the task was scheduled.
+  virtual void on_poll_start(const PollStart& poll) noexcept = 0;
   /// The poll that started last ended: `ready` when the task finished.
   virtual void on_poll_end(Instant now, bool ready) noexcept = 0;
   /// The task's coroutine frame was destroyed: it finished, or it was

@@ -43,6 +43,9 @@ inline bool slot_cancel(WaitSlot& s) noexcept {
   return s.cancel.fn != nullptr && s.cancel.fn(s.cancel.ctx);
 }
 
+/// ThreadContext::worker_slot of a thread that runs no worker.
+inline constexpr std::uint32_t kNoWorkerSlot = UINT32_MAX;
+
 /// What the current thread is doing for a runtime. Plain (non-atomic) data:
 /// only its own thread reads or writes it.
 struct ThreadContext {
@@ -53,9 +56,16 @@ struct ThreadContext {
   bool self_woken = false;      // the current task woke itself during this poll
   std::uint32_t budget = UINT32_MAX;  // cooperative budget left in this poll (unlimited outside)
   WaitSlot* slot = nullptr;     // where awaiters of the running coroutine register (see WaitSlot)
+  std::uint32_t worker_slot = kNoWorkerSlot;  // worker's process-wide slot (see worker_slot())
 };
 
 // Constant-initialized and trivially destructible: access is a plain TLS load.
 inline thread_local ThreadContext tls_context;
+
+/// The slot of the worker the calling thread runs now: a small index unique
+/// among the live workers of every runtime in the process (see
+/// PollStart::worker_slot), for per-worker counters with one writer;
+/// kNoWorkerSlot on other threads (blocking pool, foreign threads).
+inline std::uint32_t worker_slot() noexcept { return tls_context.worker_slot; }
 
 }  // namespace spindle::detail

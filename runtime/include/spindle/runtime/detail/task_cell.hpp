@@ -15,10 +15,6 @@
 //   bit 3 CANCELLED      abort() was requested; the next owner destroys the frame
 //   bit 4 JOIN_INTEREST  a JoinHandle still wants the output
 //   bit 5 JOIN_WAKER     the JoinHandle registered a waker in join_waker_
-//   bit 6 WAKING         a waker is reporting the wake to the task's hooks
-//                        (set with NOTIFIED, cleared before the task is
-//                        queued); shutdown waits it out, so that hook calls
-//                        for one task never overlap
 //   bits 8.. refcount    owners: the owned-task list, the scheduler (while the
 //                        task is queued or running), the JoinHandle, and every
 //                        Waker that refers to the task
@@ -55,7 +51,6 @@ inline constexpr std::uint64_t kNotified = 1U << 2;
 inline constexpr std::uint64_t kCancelled = 1U << 3;
 inline constexpr std::uint64_t kJoinInterest = 1U << 4;
 inline constexpr std::uint64_t kJoinWaker = 1U << 5;
-inline constexpr std::uint64_t kWaking = 1U << 6;
 inline constexpr int kRefShift = 8;
 inline constexpr std::uint64_t kRefOne = std::uint64_t{1} << kRefShift;
 inline constexpr std::uint64_t kFlagMask = kRefOne - 1;
@@ -170,7 +165,11 @@ class CellBase {
   std::atomic<std::uint64_t> polls_{0};   // polls so far (written by the polling worker)
   std::atomic<std::int64_t> busy_ns_{0};  // time spent in polls (task-dump timing only)
   Instant spawned_at_{};                  // spawn time (poll timing only)
-  Instant woken_at_{};                    // last wake (poll timing only)
+  Instant woken_at_{};                    // when it became scheduled (hooks or poll timing):
+                                          //   written by the waker before it queues the task,
+                                          //   read by the poll that dequeues it
+  WakeKind wake_kind_ = WakeKind::kFirstPoll;  // how it became scheduled (hooks; same writers)
+  bool wake_self_ = false;                // that wake came from its own poll (hooks; same)
   bool blocking_ = false;                 // a spawn_blocking job
 
   TaskId id_ = 0;                         // runtime-unique id
