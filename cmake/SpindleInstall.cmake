@@ -10,9 +10,8 @@ include(CMakePackageConfigHelpers)
 
 set(SPINDLE_CMAKE_INSTALL_DIR "${CMAKE_INSTALL_LIBDIR}/cmake/spindle")
 
-# Export sets: spindleRuntimeTargets (runtime/CMakeLists.txt),
-# spindleMonitorTargets (monitor/), spindleTargets (exporter/: the exporter
-# alone, installed as spindleExporterTargets.cmake).
+# Export sets, one per layer (spindle_add_library names them):
+# spindleRuntimeTargets, spindleMonitorTargets, spindleExporterTargets.
 install(EXPORT spindleRuntimeTargets
         NAMESPACE spindle::
         FILE spindleRuntimeTargets.cmake
@@ -22,7 +21,7 @@ install(EXPORT spindleMonitorTargets
         FILE spindleMonitorTargets.cmake
         DESTINATION "${SPINDLE_CMAKE_INSTALL_DIR}")
 if(SPINDLE_BUILD_EXPORTER)
-  install(EXPORT spindleTargets
+  install(EXPORT spindleExporterTargets
           NAMESPACE spindle::
           FILE spindleExporterTargets.cmake
           DESTINATION "${SPINDLE_CMAKE_INSTALL_DIR}")
