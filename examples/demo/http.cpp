@@ -35,6 +35,7 @@ RequestParser::RequestParser() {
   http_parser_settings_init(&settings_);
   settings_.on_message_begin = &RequestParser::on_message_begin;
   settings_.on_url = &RequestParser::on_url;
+  settings_.on_headers_complete = &RequestParser::on_headers_complete;
   settings_.on_body = &RequestParser::on_body;
   settings_.on_message_complete = &RequestParser::on_message_complete;
   http_parser_init(&parser_, HTTP_REQUEST);
@@ -70,6 +71,8 @@ int RequestParser::on_message_begin(http_parser* p) {
   auto* self = static_cast<RequestParser*>(p->data);
   self->target_.clear();
   self->body_bytes_ = 0;
+  self->phase_ = Phase::kHead;
+  ++self->begun_;
   return 0;
 }
 
@@ -85,6 +88,13 @@ int RequestParser::on_url(http_parser* p, const char* at, std::size_t length) {
   return 0;
 }
 
+int RequestParser::on_headers_complete(http_parser* p) {
+  auto* self = static_cast<RequestParser*>(p->data);
+  // A request without a body completes right after this, in the same feed().
+  self->phase_ = Phase::kBody;
+  return 0;  // 0: a body follows if the headers say so (1 would mean "no body")
+}
+
 int RequestParser::on_body(http_parser* p, const char* /*at*/, std::size_t length) {
   auto* self = static_cast<RequestParser*>(p->data);
   self->body_bytes_ += length;
@@ -98,6 +108,7 @@ int RequestParser::on_body(http_parser* p, const char* /*at*/, std::size_t lengt
 
 int RequestParser::on_message_complete(http_parser* p) {
   auto* self = static_cast<RequestParser*>(p->data);
+  self->phase_ = Phase::kBetween;
   Request r;
   r.method = static_cast<http_method>(p->method);
   r.http_minor = p->http_minor;
@@ -131,6 +142,8 @@ std::string_view reason_phrase(int status) noexcept {
       return "Not Found";
     case 405:
       return "Method Not Allowed";
+    case 408:
+      return "Request Timeout";
     case 413:
       return "Content Too Large";
     case 414:

@@ -2,7 +2,8 @@
 //
 //   demo::http::Request         one parsed request: method, target, path, query, keep-alive
 //   demo::http::RequestParser   the server's side: feeds a connection's bytes to http-parser
-//                               and queues every complete request (pipelining works)
+//                               and queues every complete request (pipelining works); says
+//                               which part of the next request it waits for (phase())
 //   demo::http::Response        status, body and extra headers of an answer
 //   demo::http::serialize()     a Response as the bytes to write
 //   demo::http::ResponseParser  the load generator's side: one response at a time
@@ -29,6 +30,7 @@
 #include <http_parser.h>
 
 #include <cstddef>
+#include <cstdint>
 #include <deque>
 #include <optional>
 #include <string>
@@ -58,6 +60,13 @@ class RequestParser {
   static constexpr std::size_t kMaxTarget = 8 * 1024;   ///< longer targets: 414
   static constexpr std::size_t kMaxBody = 1024 * 1024;  ///< longer bodies: 413
 
+  /// Which part of a request the parser waits for (the server times each part).
+  enum class Phase {
+    kBetween,  ///< no request in progress: the last one ended (or none began yet)
+    kHead,     ///< a request began; its request line and headers are not complete
+    kBody,     ///< a request's head is complete; its body (Content-Length or chunked) is not
+  };
+
   RequestParser();
   RequestParser(const RequestParser&) = delete;
   RequestParser& operator=(const RequestParser&) = delete;
@@ -72,6 +81,12 @@ class RequestParser {
   /// The oldest complete request not yet taken, or nullopt.
   std::optional<Request> pop();
 
+  /// Where the parser is in the request being read, after the bytes fed so far.
+  [[nodiscard]] Phase phase() const noexcept { return phase_; }
+  /// How many requests have begun so far (the first byte of each, CR/LF between requests
+  /// aside): tells one request's head from the next one's.
+  [[nodiscard]] std::uint64_t requests_begun() const noexcept { return begun_; }
+
   /// True once feed() returned false.
   [[nodiscard]] bool failed() const noexcept { return error_status_ != 0; }
   /// The status to answer a malformed stream with: 400, 413 or 414 (0 while none).
@@ -82,6 +97,7 @@ class RequestParser {
  private:
   static int on_message_begin(http_parser* p);
   static int on_url(http_parser* p, const char* at, std::size_t length);
+  static int on_headers_complete(http_parser* p);
   static int on_body(http_parser* p, const char* at, std::size_t length);
   static int on_message_complete(http_parser* p);
 
@@ -90,6 +106,8 @@ class RequestParser {
   std::string target_;               // the target of the request being read
   std::size_t body_bytes_ = 0;       // body bytes of the request being read
   std::deque<Request> ready_;        // complete requests, oldest first
+  Phase phase_ = Phase::kBetween;    // which part of a request the parser waits for
+  std::uint64_t begun_ = 0;          // requests begun (on_message_begin calls)
   bool upgraded_ = false;            // an Upgrade/CONNECT request ended the HTTP stream
   int error_status_ = 0;             // 0, or the status to answer a malformed stream with
   std::string error_text_;           // why the stream is malformed
