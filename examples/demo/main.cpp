@@ -10,7 +10,8 @@
 // fixed twins clean.
 //
 // Usage: spindle-demo [--listen ADDR:PORT] [--metrics ADDR:PORT] [--workers N] [--load]
-//                     [--duration S] [--no-table] [--quick]
+//                     [--duration S] [--no-table] [--quick] [--header-timeout D]
+//                     [--idle-timeout D] [--body-timeout D] [--max-connections N]
 //   --listen 127.0.0.1:8080    the HTTP service (port 0: pick a free one and print it)
 //   --metrics 127.0.0.1:9464   the Prometheus /metrics endpoint (port 0 allowed; empty: none)
 //   --workers 2                worker threads of the service's runtime
@@ -18,6 +19,11 @@
 //   --duration 0               seconds to run; 0: until Ctrl-C or SIGTERM
 //   --no-table                 no live table (for tests and CI)
 //   --quick                    shorter simulated work (for tests)
+//   --header-timeout 5s        a request's head must arrive within this (server.hpp, Limits)
+//   --idle-timeout 10s         a keep-alive connection with no request in progress closes
+//   --body-timeout 10s         a request's body must arrive within this of its head
+//   --max-connections 512      connections open at once (lowered to fit `ulimit -n`)
+// Durations are Abseil durations: 1s, 500ms, 1.5s, 2m.
 // Flags are Abseil flags (absl::ParseCommandLine): --flag=value and --flag value both
 // work, and '-' and '_' are the same inside a flag's name (--no-table, --no_table).
 //
@@ -43,6 +49,7 @@
 #include <absl/flags/parse.h>
 #include <absl/flags/usage.h>
 #include <absl/flags/usage_config.h>
+#include <absl/time/time.h>
 #include <pthread.h>
 #include <signal.h>
 #include <unistd.h>
@@ -82,6 +89,17 @@ ABSL_FLAG(bool, load, false, "run the built-in load generator against the servic
 ABSL_FLAG(double, duration, 0, "seconds to run; 0: until Ctrl-C or SIGTERM");
 ABSL_FLAG(bool, no_table, false, "no live table (for tests and CI)");
 ABSL_FLAG(bool, quick, false, "shorter simulated work (for tests)");
+ABSL_FLAG(absl::Duration, header_timeout, absl::Seconds(5),
+          "a request's head must be complete within this of its first byte (the first "
+          "request's: of the connection's accept), else 408 and close");
+ABSL_FLAG(absl::Duration, idle_timeout, absl::Seconds(10),
+          "a keep-alive connection with no request in progress is closed after this (also the "
+          "time a response's write may take)");
+ABSL_FLAG(absl::Duration, body_timeout, absl::Seconds(10),
+          "a request's body must be complete within this of the end of its head, else 408");
+ABSL_FLAG(int, max_connections, 512,
+          "connections open at once; more are answered 503 and closed (lowered to fit the "
+          "file descriptor limit, ulimit -n)");
 
 namespace {
 
@@ -97,7 +115,18 @@ struct Options {
   double duration = 0;             // --duration, seconds; 0 = until a signal
   bool table = true;               // !--no-table
   bool quick = false;              // --quick
+  demo::ServerOptions server;      // --header-timeout, --idle-timeout, --body-timeout,
+                                   // --max-connections
 };
+
+// A timeout flag's value, checked: from 1 ms to a day. Throws std::invalid_argument.
+std::chrono::milliseconds read_timeout(absl::Duration d, const char* flag) {
+  if (d < absl::Milliseconds(1) || d > absl::Hours(24)) {
+    throw std::invalid_argument(std::string(flag) + " must be from 1ms to 24h, not " +
+                                absl::FormatDuration(d));
+  }
+  return absl::ToChronoMilliseconds(d);
+}
 
 // Splits "HOST:PORT" ("[v6]:PORT", ":PORT" = every interface). Throws
 // std::invalid_argument naming `flag`.
@@ -156,6 +185,15 @@ Options read_flags() {
   }
   o.table = !absl::GetFlag(FLAGS_no_table);
   o.quick = absl::GetFlag(FLAGS_quick);
+  o.server.header_timeout = read_timeout(absl::GetFlag(FLAGS_header_timeout), "--header-timeout");
+  o.server.idle_timeout = read_timeout(absl::GetFlag(FLAGS_idle_timeout), "--idle-timeout");
+  o.server.body_timeout = read_timeout(absl::GetFlag(FLAGS_body_timeout), "--body-timeout");
+  const int max_connections = absl::GetFlag(FLAGS_max_connections);
+  if (max_connections < 1 || max_connections > 1000000) {
+    throw std::invalid_argument("--max-connections must be from 1 to 1000000, not " +
+                                std::to_string(max_connections));
+  }
+  o.server.max_connections = static_cast<std::size_t>(max_connections);
   return o;
 }
 
@@ -222,7 +260,7 @@ int run(const Options& o, const sigset_t& signals) {
 
   std::optional<demo::Server> started_server;
   try {
-    started_server.emplace(demo::Server::start(rt.handle(), o.listen, routes));
+    started_server.emplace(demo::Server::start(rt.handle(), o.listen, routes, o.server));
   } catch (const asio::system_error& e) {
     throw std::runtime_error("cannot listen on " + o.listen.address().to_string() + ":" +
                              std::to_string(o.listen.port()) + ": " + e.what() +
@@ -234,6 +272,18 @@ int run(const Options& o, const sigset_t& signals) {
       "http://" + url_host(bound.address()) + ":" + std::to_string(bound.port()) + "/";
   std::printf("spindle-demo: serving %s (%d workers, %s work)\n", service_url.c_str(), o.workers,
               o.quick ? "quick" : "normal");
+  const std::string cap_note = server.max_connections() < o.server.max_connections
+                                   ? " (--max-connections " +
+                                         std::to_string(o.server.max_connections) +
+                                         " lowered to fit the file descriptor limit)"
+                                   : "";
+  std::printf(
+      "spindle-demo: limits: at most %zu connections%s; header timeout %s, idle timeout %s, "
+      "body timeout %s\n",
+      server.max_connections(), cap_note.c_str(),
+      absl::FormatDuration(absl::FromChrono(o.server.header_timeout)).c_str(),
+      absl::FormatDuration(absl::FromChrono(o.server.idle_timeout)).c_str(),
+      absl::FormatDuration(absl::FromChrono(o.server.body_timeout)).c_str());
 
   std::string metrics_url = "none (--metrics is empty)";
   std::unique_ptr<spindle::PrometheusExporter> exporter;
@@ -324,6 +374,8 @@ int run(const Options& o, const sigset_t& signals) {
   bool clean = true;
   if (load) clean = load->stop() && clean;  // clients first: no requests in flight after this
   server.stop();                            // no new connections
+  // Connections still open before the runtime ends them (0 once every client is gone).
+  const std::uint64_t open_at_stop = server.stats().open.load();
   exporter.reset();
   stalls.reset();
   clean = rt.shutdown_timeout(kShutdownTimeout) && clean;  // connections and handlers end here
@@ -334,6 +386,12 @@ int run(const Options& o, const sigset_t& signals) {
               " not_found=%" PRIu64 " handler_errors=%" PRIu64 " connection_errors=%" PRIu64 "\n",
               stall_ring.total(), s.requests.load(), s.bad_requests.load(), s.not_found.load(),
               s.handler_errors.load(), s.connection_errors.load());
+  std::printf("spindle-demo: connections accepted=%" PRIu64 " rejected=%" PRIu64
+              " accept_errors=%" PRIu64 " header_timeouts=%" PRIu64 " idle_timeouts=%" PRIu64
+              " body_timeouts=%" PRIu64 " write_timeouts=%" PRIu64 " open_at_stop=%" PRIu64 "\n",
+              s.accepted.load(), s.rejected.load(), s.accept_errors.load(),
+              s.header_timeouts.load(), s.idle_timeouts.load(), s.body_timeouts.load(),
+              s.write_timeouts.load(), open_at_stop);
 
   std::vector<std::string> problems;
   if (!clean) problems.push_back("a runtime did not shut down within 5 s");
@@ -388,7 +446,8 @@ int main(int argc, char** argv) {
   absl::SetProgramUsageMessage(
       "an HTTP service that reproduces the causes of slow tasks, with their fixes.\n"
       "Usage: spindle-demo [--listen ADDR:PORT] [--metrics ADDR:PORT] [--workers N] [--load]\n"
-      "                    [--duration S] [--no-table] [--quick]");
+      "                    [--duration S] [--no-table] [--quick] [--header-timeout D]\n"
+      "                    [--idle-timeout D] [--body-timeout D] [--max-connections N]");
   absl::FlagsUsageConfig usage;
   usage.contains_help_flags = [](absl::string_view file) {
     return file.find("examples/demo") != absl::string_view::npos;

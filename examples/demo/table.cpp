@@ -175,10 +175,13 @@ std::string LiveTable::frame(bool ansi) {
     const std::uint64_t requests = s.requests.load();
     append(out,
            "server   %" PRIu64 " connections open, %.0f req/s; %" PRIu64 " bad requests, %" PRIu64
-           " not found, %" PRIu64 " failed, %" PRIu64 " connection errors",
+           " not found, %" PRIu64 " failed, %" PRIu64 " connection errors; %" PRIu64
+           " refused, %" PRIu64 " timed out",
            s.open.load(), static_cast<double>(requests - last_requests_) / elapsed,
            s.bad_requests.load(), s.not_found.load(), s.handler_errors.load(),
-           s.connection_errors.load());
+           s.connection_errors.load(), s.rejected.load(),
+           s.header_timeouts.load() + s.idle_timeouts.load() + s.body_timeouts.load() +
+               s.write_timeouts.load());
     last_requests_ = requests;
     end_line(out, ansi);
   }
