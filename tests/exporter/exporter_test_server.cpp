@@ -1,7 +1,7 @@
 // spindle-exporter-test-server — a PrometheusExporter to point real clients at.
 //
-// A 2-worker runtime whose N monitored task groups keep running (so every
-// series moves), exported on --bind (default 127.0.0.1:0). With --tls-dir
+// A runtime (--workers, default 2) whose N monitored task groups keep running
+// (so every series moves), exported on --bind (default 127.0.0.1:0). With --tls-dir
 // (the output of make_test_certs.sh) it serves HTTPS with server.crt and
 // server.key, and with --mutual asks for a client certificate signed by
 // ca.crt. The chosen port is written to --port-file; the server runs until
@@ -11,7 +11,8 @@
 //   wrk -t2 -c10 -d10s --latency http://127.0.0.1:$(cat /tmp/port)/metrics
 //
 // Used by prometheus_scrape_test.sh (a real Prometheus scraping over mutual
-// TLS, gzip-compressed) and for bench/README.md's wrk figures.
+// TLS, gzip-compressed), for bench/README.md's wrk figures and for the series
+// count per instance in deploy/README.md (--monitors 100 --workers 16).
 #include <pthread.h>
 #include <signal.h>
 
@@ -39,7 +40,7 @@ spindle::Task<void> work(std::atomic<bool>& stop) {
 
 int usage() {
   std::fprintf(stderr,
-               "usage: spindle-exporter-test-server [--monitors N] [--bind ADDR] "
+               "usage: spindle-exporter-test-server [--monitors N] [--workers N] [--bind ADDR] "
                "[--tls-dir DIR [--mutual]] [--port-file FILE]\n");
   return 2;
 }
@@ -48,6 +49,7 @@ int usage() {
 
 int main(int argc, char** argv) {
   int monitors = 10;
+  int workers = 2;
   std::string bind = "127.0.0.1:0";
   std::string tls_dir;
   bool mutual = false;
@@ -57,6 +59,8 @@ int main(int argc, char** argv) {
     const bool has_value = i + 1 < argc;
     if (a == "--monitors" && has_value) {
       monitors = std::atoi(argv[++i]);
+    } else if (a == "--workers" && has_value) {
+      workers = std::atoi(argv[++i]);
     } else if (a == "--bind" && has_value) {
       bind = argv[++i];
     } else if (a == "--tls-dir" && has_value) {
@@ -69,6 +73,7 @@ int main(int argc, char** argv) {
       return usage();
     }
   }
+  if (workers < 1) return usage();
   // Signals are taken by sigwait below, not by whichever thread they hit.
   sigset_t signals;
   sigemptyset(&signals);
@@ -76,7 +81,7 @@ int main(int argc, char** argv) {
   sigaddset(&signals, SIGINT);
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
 
-  auto rt = spindle::Runtime::Builder().worker_threads(2).poll_timing(true).build();
+  auto rt = spindle::Runtime::Builder().worker_threads(workers).poll_timing(true).build();
   spindle::PrometheusExporter::Options options{
       .bind_address = bind,
       .const_labels = {{"service", "test-server"}},
