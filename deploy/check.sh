@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # Checks everything under deploy/ that can be checked without a server:
-#   - Prometheus: promtool check config, check rules, test rules (every
+#   - Prometheus: promtool check config (prometheus.yml and the fleet
+#     examples in prometheus/fleet/), check rules, test rules (every
 #     recording and alerting rule has a test; every alert has for:, a severity
-#     and summary/description annotations)
+#     and summary/description annotations); fleet/leaf.yml is prometheus.yml
+#     plus external_labels and remote_write
 #   - Kubernetes: the committed PrometheusRule is what gen-prometheusrule.sh
 #     makes of the rule files, and its rules pass promtool
 #   - Grafana: the dashboards are valid JSON, what grafana/generate.py writes,
@@ -47,6 +49,38 @@ dashboards=(grafana/dashboards/*.json)
 check "promtool check config" promtool check config prometheus/prometheus.yml
 check "one scrape target in prometheus.yml (the integration test rewrites it)" \
   test "$(grep -c 'targets:' prometheus/prometheus.yml)" -eq 1
+check "promtool check config (fleet)" promtool check config prometheus/fleet/*.yml
+check "one scrape target in fleet/leaf.yml and fleet/central-federate.yml (the integration test rewrites them)" \
+  test "$(cat prometheus/fleet/leaf.yml prometheus/fleet/central-federate.yml | grep -c 'targets:')" -eq 2
+# The leaf must scrape and evaluate as the single Prometheus does: compared
+# line by line without comments, external_labels and remote_write.
+check "fleet/leaf.yml is prometheus.yml plus external_labels and remote_write" python3 - \
+  prometheus/prometheus.yml prometheus/fleet/leaf.yml <<'EOF'
+import difflib, sys
+
+def lines(path, drop=()):
+    """The file's lines without comments and blank lines, and without the
+    blocks (a key and everything indented below it) named in drop."""
+    out, skip = [], None
+    for line in open(path, encoding="utf-8"):
+        line = "" if line.lstrip().startswith("#") else line.split(" #")[0].rstrip()
+        if not line:
+            continue
+        indent = len(line) - len(line.lstrip())
+        if skip is not None and indent > skip:
+            continue
+        skip = None
+        if line.strip().rstrip(":") in drop:
+            skip = indent
+            continue
+        out.append(line.replace("../rules/", "rules/"))
+    return out
+
+single, leaf = lines(sys.argv[1]), lines(sys.argv[2], drop=("external_labels", "remote_write"))
+if single != leaf:
+    print("\n".join(difflib.unified_diff(single, leaf, sys.argv[1], sys.argv[2], lineterm="")))
+    sys.exit(1)
+EOF
 check "promtool check rules" promtool check rules "${rule_files[@]}"
 check "promtool test rules" promtool test rules "${test_files[@]}"
 
@@ -119,7 +153,8 @@ EOF
 
 # ---- YAML --------------------------------------------------------------------------------
 if python3 -c 'import yaml' 2>/dev/null; then
-  check "YAML files parse" python3 - docker-compose.yml grafana/provisioning/*/*.yml kubernetes/*.yaml <<'EOF'
+  check "YAML files parse" python3 - docker-compose.yml grafana/provisioning/*/*.yml kubernetes/*.yaml \
+    prometheus/fleet/*.yml <<'EOF'
 import sys, yaml
 for path in sys.argv[1:]:
     with open(path, encoding="utf-8") as f:
