@@ -6,6 +6,7 @@ directly and prints one JSON object per line:
 
   {"source": "...", "kind": "panel" | "variable" | "record" | "alert",
    "expr": "...", "metrics": ["spindle_...", ...]}
+  and for rules also "name": the recorded series' or the alert's name.
 
   source   where it comes from: "<dashboard file> panel <id> '<title>' target <refId>",
            "<dashboard file> variable <name>" or "<rule file> <group> record|alert <name>"
@@ -138,7 +139,7 @@ def rule_queries(path):
         if kind is None:
             raise SystemExit("%s: expr outside a rule" % path)
         out.append({"source": "%s %s %s %s" % (path.name, group, kind, name), "kind": kind,
-                    "expr": expr.strip(), "metrics": metrics_of(expr)})
+                    "name": name, "expr": expr.strip(), "metrics": metrics_of(expr)})
         kind, name = None, None
     return out
 
