@@ -5,9 +5,16 @@
 #   1. a live scrape of the demo passes `promtool check metrics` with no finding;
 #   2. deploy/check.sh: promtool check config / check rules / test rules and
 #      the dashboard lints, on the files;
-#   3. deploy/tools/smoke.sh: Prometheus scrapes the demo, then every
-#      expression of every dashboard panel and every rule is evaluated
-#      through Prometheus' HTTP API; any that errors or returns no series fails.
+#   3. deploy/tools/smoke.sh --fleet, three Prometheus from
+#      deploy/prometheus/fleet/: A scrapes the demo with spindle's rules and
+#      external_labels and remote-writes the spindle series to B (run with
+#      --web.enable-remote-write-receiver); C federates them from A's
+#      /federate. Every expression of every dashboard panel and every rule is
+#      evaluated through the HTTP API of A, B and C; any that errors or
+#      returns no series fails, and so does a recorded series that did not
+#      reach B or C, a series there without A's external labels, or a
+#      sample A failed to send to B. Data is polled for, 90 s at most in
+#      all (~25-40 s when it passes).
 # Usage: prometheus_integration.sh <source-dir> <spindle-demo binary>
 set -euo pipefail
 src=$1 demo=$2
@@ -48,7 +55,8 @@ echo "integration: live scrape ($(grep -c '^spindle_' "$tmp/scrape.txt") spindle
 # 2. The files.
 "$src/deploy/check.sh"
 
-# 3. A real Prometheus against the demo; every dashboard and rule expression.
-"$src/deploy/tools/smoke.sh" --target "$target" --wait 25
+# 3. Real Prometheus against the demo (a leaf, a remote-write receiver, a
+# federating one); every dashboard and rule expression on each.
+"$src/deploy/tools/smoke.sh" --target "$target" --fleet --wait 90
 kill -0 "$demo_pid" || { echo "integration: the demo died"; cat "$tmp/demo.log"; exit 1; }
 echo "integration: PASSED"
