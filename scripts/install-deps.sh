@@ -19,6 +19,8 @@ packages=(
   # deploy/'s checks and the end-to-end test, curl and python3 for its scripts,
   # openssl for the exporter's TLS test certificates, wrk for its HTTP figures
   libgtest-dev libgmock-dev libbenchmark-dev prometheus curl python3 openssl wrk
+  # the flight recorder's trace is checked by parsing it (nlohmann/json)
+  nlohmann-json3-dev
 )
 packages+=("$@")
 

@@ -97,6 +97,9 @@ ABSL_FLAG(absl::Duration, idle_timeout, absl::Seconds(10),
           "time a response's write may take)");
 ABSL_FLAG(absl::Duration, body_timeout, absl::Seconds(10),
           "a request's body must be complete within this of the end of its head, else 408");
+ABSL_FLAG(std::string, trace_dir, "",
+          "directory for a flight-recorder trace (Chrome trace-event JSON, opens in "
+          "ui.perfetto.dev) at each stall, at most 16, one per 10 s; empty: none");
 ABSL_FLAG(int, max_connections, 512,
           "connections open at once; more are answered 503 and closed (lowered to fit the "
           "file descriptor limit, ulimit -n)");
@@ -115,6 +118,7 @@ struct Options {
   double duration = 0;             // --duration, seconds; 0 = until a signal
   bool table = true;               // !--no-table
   bool quick = false;              // --quick
+  std::string trace_dir;           // --trace_dir ("" = no stall traces)
   demo::ServerOptions server;      // --header-timeout, --idle-timeout, --body-timeout,
                                    // --max-connections
 };
@@ -185,6 +189,7 @@ Options read_flags() {
   }
   o.table = !absl::GetFlag(FLAGS_no_table);
   o.quick = absl::GetFlag(FLAGS_quick);
+  o.trace_dir = absl::GetFlag(FLAGS_trace_dir);
   o.server.header_timeout = read_timeout(absl::GetFlag(FLAGS_header_timeout), "--header-timeout");
   o.server.idle_timeout = read_timeout(absl::GetFlag(FLAGS_idle_timeout), "--idle-timeout");
   o.server.body_timeout = read_timeout(absl::GetFlag(FLAGS_body_timeout), "--body-timeout");
@@ -247,16 +252,16 @@ int run(const Options& o, const sigset_t& signals) {
                             .worker_threads(o.workers)
                             .thread_name("demo-worker")
                             .poll_timing(true)  // the runtime-wide histograms for /metrics
+                            // what each worker did lately: delay blame ("who held the
+                            // worker") and the stall traces
+                            .flight_recorder(8192)
                             .build();
   demo::StallRing stall_ring(5);
-  auto stalls = std::make_shared<spindle::StallDetector>(
-      rt.handle(),
-      spindle::StallDetector::Options{
-          .threshold = kStallThreshold,
-          .period = std::chrono::nanoseconds(0),
-          .on_stall = [&stall_ring](const spindle::StallReport& r) { stall_ring.push(r); },
-          .clock = {},
-          .start_thread = true});
+  spindle::StallDetector::Options stall_options;
+  stall_options.threshold = kStallThreshold;
+  stall_options.on_stall = [&stall_ring](const spindle::StallReport& r) { stall_ring.push(r); };
+  stall_options.trace_directory = o.trace_dir;
+  auto stalls = std::make_shared<spindle::StallDetector>(rt.handle(), std::move(stall_options));
 
   std::optional<demo::Server> started_server;
   try {

@@ -31,6 +31,21 @@ double seconds(std::chrono::nanoseconds d) { return std::chrono::duration<double
 // Ends a line: with ANSI, also erases what an earlier, longer frame left there.
 void end_line(std::string& out, bool ansi) { out += ansi ? "\x1b[K\n" : "\n"; }
 
+// Who held the worker while this route's tasks waited (TaskMetrics::delay_blame): the
+// largest culprit and its share of the blamed time, e.g. "cpu-hog 87%"; "-" without any.
+std::string held_by(const spindle::TaskMetrics& m) {
+  if (m.delay_blame.empty()) return "-";
+  std::chrono::nanoseconds total{0};
+  for (const spindle::DelayBlame& b : m.delay_blame) total += b.duration;
+  const spindle::DelayBlame& top = m.delay_blame.front();
+  std::string name = top.culprit.size() > 14 ? top.culprit.substr(0, 13) + "~" : top.culprit;
+  char share[16];
+  std::snprintf(share, sizeof share, " %.0f%%",
+                100.0 * static_cast<double>(top.duration.count()) /
+                    static_cast<double>(std::max<std::int64_t>(total.count(), 1)));
+  return name + share;
+}
+
 std::string duration_or_dash(std::chrono::nanoseconds d, bool have) {
   return have ? format_duration(d) : "-";
 }
@@ -129,7 +144,7 @@ std::string LiveTable::frame(bool ansi) {
   std::snprintf(first, sizeof first, "monitor (last %.0fs)", elapsed);
   append(out,
          "%s%-20s  polls/s  mean poll  p99 poll  slow  mean sched  p99 sched  mean idle  "
-         "dominates",
+         "dominates  held by (long delays)",
          bold, first);
   if (ctx_.load != nullptr) out += " | req/s  p99 resp";
   out += reset;
@@ -150,6 +165,7 @@ std::string LiveTable::frame(bool ansi) {
            duration_or_dash(m.scheduled_delay_histogram.quantile(0.99), scheduled).c_str(),
            duration_or_dash(m.mean_idle_duration(), idled).c_str());
     append(out, "%s%-9s%s", ansi ? colour_of(dom) : "", dom, ansi && *colour_of(dom) ? reset : "");
+    append(out, "  %-20s", held_by(m).c_str());
     if (ctx_.load != nullptr && i < load.size()) {
       const LoadCounts& c = load[i];
       append(out, " | %5.1f %9s", static_cast<double>(c.ok + c.failed) / elapsed,

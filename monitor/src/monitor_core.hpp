@@ -26,6 +26,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -103,6 +104,45 @@ class IntervalMax {
   std::atomic<std::uint64_t> collected_{0};  // word_ as last taken by the reader (the reader's)
 };
 
+/// One worker's delay blame for one monitor: culprit → nanoseconds, for up
+/// to kEntries culprits (the rest in other_ns). Written by the slot's
+/// worker only, and only on long scheduled delays: an entry is created
+/// (with the culprit's name, resolved then, so that it outlives the
+/// culprit's monitor) and published with a release store; its counter is a
+/// SlotCounter like the others. Readers load the published entries.
+class BlameTable {
+ public:
+  static constexpr std::size_t kEntries = 16;
+  BlameTable() = default;
+  BlameTable(const BlameTable&) = delete;
+  BlameTable& operator=(const BlameTable&) = delete;
+  ~BlameTable();
+
+  /// Writer: `group` (a monitor id, 0, kBlameRuntime, kBlameUnrecorded)
+  /// held the worker for `ns`.
+  void add(std::uint64_t group, std::uint64_t ns) noexcept;
+  /// Reader: adds every culprit's total into `into` (name → ns).
+  template <class Map>
+  void sum_into(Map& into) const {
+    for (const auto& slot : entries_) {
+      const Entry* e = slot.load(std::memory_order_acquire);
+      if (e == nullptr) break;  // filled in order
+      into[e->name] += e->ns.get();
+    }
+    if (const std::uint64_t other = other_ns_.get(); other != 0) into["other"] += other;
+  }
+
+ private:
+  struct Entry {
+    std::uint64_t group;  // constant once published
+    std::string name;     // constant once published
+    SlotCounter ns;       // this culprit's share so far
+  };
+  std::array<std::atomic<Entry*>, kEntries> entries_{};  // published in order
+  std::size_t used_ = 0;                                  // entries published (writer only)
+  SlotCounter other_ns_;                                  // culprits beyond kEntries
+};
+
 /// One worker's counters for one monitor.
 struct alignas(128) MonitorSlot {
   SlotCounter instrumented;
@@ -124,6 +164,7 @@ struct alignas(128) MonitorSlot {
   SlotCounter self_wakes;
   SlotCounter never_yielded;
   IntervalMax interval_max_idle;  // this interval's longest idle (TaskIntervals)
+  BlameTable blame;               // who held the worker during long delays
   std::array<SlotCounter, Histogram::kBuckets> poll_hist;
   std::array<SlotCounter, Histogram::kBuckets> sched_hist;
   std::array<SlotCounter, Histogram::kBuckets> idle_hist;
@@ -241,6 +282,11 @@ class MonitorCore {
   std::mutex readers_mu_;  // guards readers_; serializes the slots' IntervalMax::collect()
   std::vector<std::unique_ptr<IntervalReader>> readers_;  // one per live TaskIntervals
 };
+
+/// A duration as an unsigned count (durations here are never negative).
+std::uint64_t u(std::int64_t v) noexcept;
+/// Culprit totals (name → ns) as TaskMetrics::delay_blame: largest first.
+std::vector<DelayBlame> sorted_blame(const std::map<std::string, std::uint64_t>& totals);
 
 /// Looks up a live monitor's name by id (for stall reports). Empty when the
 /// monitor is gone or the id is 0.

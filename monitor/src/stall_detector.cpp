@@ -2,7 +2,10 @@
 
 #include <pthread.h>
 
+#include <unistd.h>
+
 #include <cstdio>
+#include <fstream>
 
 #include "monitor_core.hpp"
 #include "spindle/monitor/task_monitor.hpp"
@@ -18,6 +21,7 @@ std::string StallReport::describe() const {
   s += ") for at least " +
        std::to_string(std::chrono::duration_cast<std::chrono::milliseconds>(duration).count()) +
        " ms without yielding";
+  if (!trace_file.empty()) s += "; trace: " + trace_file;
   return s;
 }
 
@@ -32,6 +36,15 @@ StallDetector::StallDetector(Handle runtime, Options options)
   if (options_.period.count() < 0) {
     throw ConfigError("spindle: StallDetector: period = " + std::to_string(options_.period.count()) +
                       " ns is out of range: must not be negative (0 = threshold / 4)");
+  }
+  if (options_.max_traces == 0) {
+    throw ConfigError("spindle: StallDetector: max_traces = 0 is out of range: must be positive "
+                      "(leave trace_directory empty for no traces)");
+  }
+  if (options_.min_trace_interval.count() < 0) {
+    throw ConfigError("spindle: StallDetector: min_trace_interval = " +
+                      std::to_string(options_.min_trace_interval.count()) +
+                      " ns is out of range: must not be negative");
   }
   if (options_.period.count() == 0) {
     options_.period = std::max<std::chrono::nanoseconds>(options_.threshold / 4,
@@ -92,6 +105,7 @@ void StallDetector::scan() {
     r.location = ps.location;
     r.duration = age;
     r.report = ++tr.reports;
+    if (r.report == 1 && !options_.trace_directory.empty()) r.trace_file = write_stall_trace(r, t);
     tr.next_report *= 2;  // exponential back-off while the same poll lasts
     counts_[w].fetch_add(1, std::memory_order_relaxed);
     if (options_.on_stall) {
@@ -104,6 +118,30 @@ void StallDetector::scan() {
       std::fprintf(stderr, "spindle: stall: %s\n", r.describe().c_str());
     }
   }
+}
+
+std::string StallDetector::write_stall_trace(const StallReport& r, Instant t) {
+  if (runtime_.flight_recorder_events() == 0) return {};
+  if (traces_written_.load(std::memory_order_relaxed) >= options_.max_traces) return {};
+  if (wrote_trace_ && t - last_trace_ < options_.min_trace_interval) return {};
+  const std::size_t n = traces_written_.load(std::memory_order_relaxed) + 1;
+  std::string path = options_.trace_directory;
+  if (path.back() != '/') path += '/';
+  path += "spindle-stall-" + std::to_string(::getpid()) + "-" + std::to_string(n) + "-worker" +
+          std::to_string(r.worker) + "-task" + std::to_string(r.task) + ".json";
+  try {
+    std::ofstream out(path, std::ios::binary | std::ios::trunc);
+    if (!out) return {};
+    runtime_.write_trace(out);
+    out.close();
+    if (!out) return {};
+  } catch (...) {
+    return {};  // no trace; the report goes out anyway
+  }
+  traces_written_.store(n, std::memory_order_relaxed);
+  last_trace_ = t;
+  wrote_trace_ = true;
+  return path;
 }
 
 void StallDetector::check_monitor(const TaskMonitor& monitor) const {

@@ -3,12 +3,13 @@
 #include "spindle/monitor/task_monitor.hpp"
 
 #include <algorithm>
+#include <map>
 #include <mutex>
 #include <new>
-#include <unordered_map>
 #include <utility>
 
 #include "monitor_core.hpp"
+#include "spindle/runtime/detail/groups.hpp"
 #include "spindle/runtime/clock.hpp"
 
 namespace spindle {
@@ -18,31 +19,78 @@ namespace {
 
 std::atomic<std::uint64_t> g_next_monitor_id{1};
 
-/// Live monitors by id, for stall reports (which see only a group id).
-struct MonitorRegistry {
-  std::mutex mu;                                         // guards names
-  std::unordered_map<std::uint64_t, std::string> names;  // id → name of live monitors
-};
-MonitorRegistry& registry() {
-  static auto* r = new MonitorRegistry();  // never destroyed: used until process exit
-  return *r;
-}
-
 std::int64_t ns_between(Instant from, Instant to) noexcept {
   return std::max<std::int64_t>(
       0, std::chrono::duration_cast<std::chrono::nanoseconds>(to - from).count());
 }
 
+}  // namespace
+
 std::uint64_t u(std::int64_t v) noexcept { return static_cast<std::uint64_t>(v); }
+
+/// Culprit totals as TaskMetrics::delay_blame: largest first, ties by name.
+std::vector<DelayBlame> sorted_blame(const std::map<std::string, std::uint64_t>& totals) {
+  std::vector<DelayBlame> v;
+  v.reserve(totals.size());
+  for (const auto& [name, ns] : totals) {
+    if (ns != 0) v.push_back(DelayBlame{name, std::chrono::nanoseconds(static_cast<std::int64_t>(ns))});
+  }
+  std::stable_sort(v.begin(), v.end(), [](const DelayBlame& a, const DelayBlame& b) {
+    return a.duration > b.duration;
+  });
+  return v;
+}
+
+namespace {
+
+/// Adds attribute_delay()'s shares into a slot's blame table.
+class SlotBlameSink final : public DelayBlameSink {
+ public:
+  explicit SlotBlameSink(BlameTable& table) noexcept : table_(table) {}
+  void add(std::uint64_t group, std::chrono::nanoseconds d) noexcept override {
+    if (d.count() > 0) table_.add(group, static_cast<std::uint64_t>(d.count()));
+  }
+
+ private:
+  BlameTable& table_;
+};
 
 }  // namespace
 
-std::string monitor_name_by_id(std::uint64_t id) {
-  if (id == 0) return {};
-  MonitorRegistry& r = registry();
-  std::lock_guard<std::mutex> lock(r.mu);
-  auto it = r.names.find(id);
-  return it == r.names.end() ? std::string() : it->second;
+std::string monitor_name_by_id(std::uint64_t id) { return group_name(id); }
+
+// ---- BlameTable ------------------------------------------------------------------
+
+BlameTable::~BlameTable() {
+  for (auto& slot : entries_) delete slot.load(std::memory_order_acquire);
+}
+
+void BlameTable::add(std::uint64_t group, std::uint64_t ns) noexcept {
+  for (std::size_t i = 0; i < used_; ++i) {
+    Entry* e = entries_[i].load(std::memory_order_relaxed);
+    if (e->group == group) {
+      e->ns.add(ns);
+      return;
+    }
+  }
+  if (used_ < kEntries) {
+    try {
+      std::string name = group == 0                  ? std::string("unmonitored")
+                         : group == kBlameRuntime    ? std::string("runtime")
+                         : group == kBlameUnrecorded ? std::string("unrecorded")
+                                                     : group_name(group);
+      if (name.empty()) name = "monitor#" + std::to_string(group);  // already gone
+      auto* e = new Entry{group, std::move(name), {}};
+      e->ns.add(ns);
+      // release: the entry's fields are visible to a reader that loads it.
+      entries_[used_].store(e, std::memory_order_release);
+      ++used_;
+      return;
+    } catch (...) {
+      // Out of memory: counted as "other" below.
+    }
+  }
+  other_ns_.add(ns);
 }
 
 // ---- SlotTable -------------------------------------------------------------------
@@ -92,6 +140,7 @@ MonitorSlot* SlotTable::slow_at(std::uint32_t index) noexcept {
 }
 
 void SlotTable::sum_into(TaskMetrics& m) const {
+  std::map<std::string, std::uint64_t> blame;  // culprit → ns, over every slot
   m.instrumented_count += off_worker_instrumented_.load(std::memory_order_relaxed);
   m.dropped_count += off_worker_dropped_.load(std::memory_order_relaxed);
   std::uint64_t first_poll_ns = 0, idle_ns = 0, max_idle = 0, fast_ns = 0, slow_ns = 0,
@@ -120,6 +169,7 @@ void SlotTable::sum_into(TaskMetrics& m) const {
       m.total_wake_count += s->wakes.get();
       m.total_self_wake_count += s->self_wakes.get();
       m.total_never_yielded_count += s->never_yielded.get();
+      s->blame.sum_into(blame);
       for (std::size_t b = 0; b < Histogram::kBuckets; ++b) {
         m.poll_duration_histogram.add_bucket(b, s->poll_hist[b].get());
         m.scheduled_delay_histogram.add_bucket(b, s->sched_hist[b].get());
@@ -142,6 +192,7 @@ void SlotTable::sum_into(TaskMetrics& m) const {
   m.poll_duration_histogram.add_sum(m.total_poll_duration);
   m.scheduled_delay_histogram.add_sum(m.total_scheduled_duration);
   m.idle_duration_histogram.add_sum(m.total_idle_duration);
+  m.delay_blame = sorted_blame(blame);
 }
 
 std::uint64_t SlotTable::collect_interval_max_idle() noexcept {
@@ -171,16 +222,10 @@ MonitorCore::MonitorCore(std::string name, std::chrono::nanoseconds slow_poll,
       clock_(std::move(clock)),
       on_finished_(std::move(on_finished)),
       created_(clock_ ? clock_() : clock_now()) {
-  MonitorRegistry& r = registry();
-  std::lock_guard<std::mutex> lock(r.mu);
-  r.names.emplace(id_, name_);
+  register_group(id_, name_);
 }
 
-MonitorCore::~MonitorCore() {
-  MonitorRegistry& r = registry();
-  std::lock_guard<std::mutex> lock(r.mu);
-  r.names.erase(id_);
-}
+MonitorCore::~MonitorCore() { unregister_group(id_); }
 
 IntervalReader* MonitorCore::open_reader() {
   std::lock_guard<std::mutex> lock(readers_mu_);
@@ -274,6 +319,12 @@ void TaskProbe::on_poll_start(const PollStart& p) noexcept {
       if (d >= core_->long_delay_ns_) {
         s->long_delays.add(1);
         s->long_delay_ns.add(u(d));
+        if (p.recorder != nullptr) {
+          // Who held this worker meanwhile: only on long delays (a walk
+          // back through the worker's flight recorder).
+          SlotBlameSink sink(s->blame);
+          attribute_delay(p, sink);
+        }
       } else {
         s->short_delays.add(1);
         s->short_delay_ns.add(u(d));
@@ -492,6 +543,16 @@ TaskMetrics TaskIntervals::next() {
   d.scheduled_delay_histogram = cur.scheduled_delay_histogram - p.scheduled_delay_histogram;
   d.idle_duration_histogram = cur.idle_duration_histogram - p.idle_duration_histogram;
   d.elapsed = cur.elapsed - p.elapsed;
+  {
+    // Blame accrued in this interval, per culprit.
+    std::map<std::string, std::uint64_t> delta;
+    for (const DelayBlame& b : cur.delay_blame) delta[b.culprit] += detail::u(b.duration.count());
+    for (const DelayBlame& b : p.delay_blame) {
+      auto it = delta.find(b.culprit);
+      if (it != delta.end()) it->second -= std::min(it->second, detail::u(b.duration.count()));
+    }
+    d.delay_blame = detail::sorted_blame(delta);
+  }
   // The interval's longest idle, as measured: since the monitor's creation
   // the first time (the cumulative maximum), then the per-thread maxima
   // collected since this iterator's previous call.

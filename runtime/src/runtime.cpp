@@ -6,6 +6,7 @@
 #include "spindle/runtime/use_task.hpp"
 
 
+#include <algorithm>
 #include <bit>
 #include <string>
 #include <thread>
@@ -78,6 +79,10 @@ RuntimeCounters Handle::counters() const { return require_core()->counters(); }
 Instant Handle::now() const { return require_core()->now(); }
 std::vector<WorkerPollState> Handle::poll_states() const { return require_core()->poll_states(); }
 std::vector<TaskSnapshot> Handle::dump() const { return require_core()->dump(); }
+void Handle::write_trace(std::ostream& os) const { require_core()->write_trace(os); }
+std::size_t Handle::flight_recorder_events() const {
+  return require_core()->config().flight_recorder_events;
+}
 Executor Handle::executor() const {
   return require_core()->next_executor();
 }
@@ -213,6 +218,10 @@ Runtime::Builder& Runtime::Builder::poll_timing(bool enabled) {
   poll_timing_ = enabled;
   return *this;
 }
+Runtime::Builder& Runtime::Builder::flight_recorder(std::size_t events_per_worker) {
+  flight_recorder_ = events_per_worker;
+  return *this;
+}
 Runtime::Builder& Runtime::Builder::clock(std::function<Instant()> now) {
   clock_ = std::move(now);
   return *this;
@@ -285,6 +294,13 @@ Runtime Runtime::Builder::build() const {
   }
   cfg.thread_keep_alive = thread_keep_alive_;
   cfg.poll_timing = poll_timing_;
+  if (flight_recorder_ > (std::size_t{1} << 24)) {
+    bad_setting("flight_recorder (events per worker)", static_cast<long long>(flight_recorder_),
+                "must be at most 16,777,216");
+  }
+  cfg.flight_recorder_events =
+      flight_recorder_ == 0 ? 0 : std::bit_ceil(std::max<std::size_t>(flight_recorder_, 64));
+  cfg.time_every_poll = cfg.poll_timing || cfg.flight_recorder_events != 0;
   cfg.clock = clock_;
 
   cfg.on_unhandled_exception = on_unhandled_exception_;

@@ -279,7 +279,7 @@ void Core::bind_new(CellBase* cell, TaskHooks* hooks, SourceLocation loc) {
   cell->group_id_ = hooks != nullptr ? hooks->group_id() : 0;
   cell->location_ = loc;
   Instant spawned{};
-  if (hooks != nullptr || config_.poll_timing) {
+  if (hooks != nullptr || config_.time_every_poll) {
     spawned = now();  // one reading: the hooks' spawn time and the first poll's woken_at
     cell->spawned_at_ = cell->woken_at_ = spawned;
   }

@@ -9,6 +9,7 @@
 #include <cstdint>
 #include <exception>
 #include <functional>
+#include <iosfwd>
 #include <memory>
 #include <optional>
 #include <string>
@@ -51,6 +52,8 @@ struct Config {
   std::chrono::nanoseconds thread_keep_alive = std::chrono::seconds(10);  // idle pool thread life
   std::function<Instant()> clock;              // injected clock, or empty
   bool poll_timing = false;  // time every poll and wake (dump(), runtime histograms)
+  std::size_t flight_recorder_events = 0;  // per-worker trace ring; 0: no recorder
+  bool time_every_poll = false;  // poll_timing or a recorder: stamp every wake, time every poll
   std::function<void(TaskId, std::exception_ptr)> on_unhandled_exception;  // or empty
 };
 
@@ -134,6 +137,9 @@ class Core {
   [[nodiscard]] std::vector<WorkerPollState> poll_states() const;
   /// Every live task (Handle::dump()).
   [[nodiscard]] std::vector<TaskSnapshot> dump() const;
+  /// Handle::write_trace: every worker's flight recorder as Chrome
+  /// trace-event JSON. Throws UsageError without a recorder.
+  void write_trace(std::ostream& os) const;
 
   /// A worker's io_context executor, round-robin (Handle::executor()).
   [[nodiscard]] Executor next_executor();

@@ -30,7 +30,7 @@ inline void submit(CellBase* cell) noexcept {
   // The wake record, before queueing: the worker that dequeues the task
   // reads it at the poll's start (the queue's release/acquire orders the
   // two). No hook runs here: hooks run on the polling worker only.
-  if (cell->hooks_ != nullptr || core->config().poll_timing) [[unlikely]] {
+  if (cell->hooks_ != nullptr || core->config().time_every_poll) [[unlikely]] {
     cell->woken_at_ = core->now();
     cell->wake_kind_ = WakeKind::kFromIdle;
     cell->wake_self_ = false;  // an idle task cannot be inside its own poll

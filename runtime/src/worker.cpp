@@ -58,6 +58,11 @@ void release_worker_slot(std::uint32_t i) noexcept {
   s.free.push_back(i);  // may throw bad_alloc only if it never grew this far: it did
 }
 
+/// An Instant as the flight recorder stores it.
+std::int64_t ns_of(Instant t) noexcept {
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(t.time_since_epoch()).count();
+}
+
 }  // namespace
 
 
@@ -68,7 +73,11 @@ Worker::Worker(Core& core, std::size_t index)
       host_(IoHost::create()),
       rng_(static_cast<std::uint32_t>(index) * 0x9E3779B9U + 0x7F4A7C15U),
       task_timing_(core.config().poll_timing),
-      slot_(acquire_worker_slot()) {
+      slot_(acquire_worker_slot()),
+      time_all_(core.config().time_every_poll) {
+  if (core.config().flight_recorder_events != 0) {
+    recorder_ = std::make_unique<FlightRecorder>(core.config().flight_recorder_events);
+  }
 
   work_.emplace(host_->io().get_executor());
   timer_pool_.reserve(kTimerPoolSize);
@@ -180,6 +189,9 @@ CellBase* Worker::steal_work() {
     if (victim == index_) continue;
     std::uint32_t stolen = 0;
     if (CellBase* t = core_.worker(victim).queue().steal_into(queue_, stolen)) {
+      if (recorder_ != nullptr) {
+        recorder_->record(TraceKind::kSteal, ns_of(core_.now()), 0, 0, stolen);
+      }
       stats_.steals.add(stolen);
       stats_.steal_operations.add();
       return t;
@@ -234,15 +246,24 @@ void Worker::poll(CellBase* task) noexcept {
   ctx.self_woken = false;
   ctx.budget = core_.config().budget;
   TaskHooks* hooks = task->hooks_;
-  const bool timed = hooks != nullptr || task_timing_;
+  const bool timed = hooks != nullptr || time_all_;
   Instant start{};
   if (timed) [[unlikely]] {
     // The end of the previous timed poll is this poll's start when nothing
     // else ran in between: one clock reading per poll boundary.
     start = boundary_valid_ ? boundary_ : core_.now();
+    if (recorder_ != nullptr) {
+      if (task->wake_kind_ != WakeKind::kFirstPoll) {
+        const std::uint32_t how = (task->wake_kind_ == WakeKind::kFromIdle ? 1U : 2U) |
+                                  (task->wake_self_ ? 4U : 0U);
+        recorder_->record(TraceKind::kWake, ns_of(task->woken_at_), task->id_, task->group_id_,
+                          how);
+      }
+      recorder_->record(TraceKind::kPollStart, ns_of(start), task->id_, task->group_id_);
+    }
     if (hooks != nullptr) {
       hooks->on_poll_start(PollStart{start, task->woken_at_, index_, slot_, task->wake_kind_,
-                                     task->wake_self_});
+                                     task->wake_self_, recorder_.get()});
     }
     if (task_timing_ && previous_polls != 0) {
       const std::int64_t d = std::max<std::int64_t>(
@@ -280,6 +301,10 @@ void Worker::poll(CellBase* task) noexcept {
                            std::memory_order_relaxed);
       stats_.poll_hist[Histogram::bucket_for(d)].add();
       stats_.poll_ns.add(static_cast<std::uint64_t>(d));
+    }
+    if (recorder_ != nullptr) {
+      recorder_->record(TraceKind::kPollEnd, ns_of(end), task->id_, task->group_id_,
+                        done ? 1U : 0U);
     }
     // Before any transition: once idle, another thread may poll the task.
     if (hooks != nullptr) hooks->on_poll_end(end, done);
@@ -404,7 +429,9 @@ void Worker::flush_deferred() noexcept {
 void Worker::park() {
   if (lifo_ != nullptr || !queue_.is_empty() || deferred_head_ != nullptr) return;
   if (unparked_without_work_) stats_.noops.add();
-  end_busy(core_.now());
+  const Instant parked_at = core_.now();
+  end_busy(parked_at);
+  if (recorder_ != nullptr) recorder_->record(TraceKind::kPark, ns_of(parked_at), 0, 0);
   boundary_valid_ = false;
   const bool last_searcher = core_.idle().transition_worker_to_parked(index_, searching_);
   searching_ = false;
@@ -440,7 +467,9 @@ void Worker::park() {
     }
   }
   in_park_ = false;
-  begin_busy(core_.now());
+  const Instant unparked_at = core_.now();
+  begin_busy(unparked_at);
+  if (recorder_ != nullptr) recorder_->record(TraceKind::kUnpark, ns_of(unparked_at), 0, 0);
   unparked_without_work_ = true;
   // Work that arrived while we slept (timer handlers) may be more than we need.
   if (queue_.len() > 1 || (lifo_ != nullptr && !queue_.is_empty())) core_.notify_parked();

@@ -15,6 +15,7 @@
 #include <optional>
 #include <vector>
 
+#include "flight_recorder.hpp"
 #include "local_queue.hpp"
 #include "relaxed_counter.hpp"
 #include "spindle/runtime/counters.hpp"
@@ -120,6 +121,8 @@ class Worker {
   /// An Executor on this worker's io_context (keeps it alive, see executor.hpp).
   [[nodiscard]] Executor executor() { return Executor(host_->io().get_executor(), host_); }
   [[nodiscard]] std::size_t index() const noexcept { return index_; }
+  /// The flight recorder, or null (Builder::flight_recorder).
+  [[nodiscard]] const FlightRecorder* recorder() const noexcept { return recorder_.get(); }
   /// This worker's process-wide slot (PollStart::worker_slot).
   [[nodiscard]] std::uint32_t slot() const noexcept { return slot_; }
   WorkerStats& stats() noexcept { return stats_; }
@@ -188,6 +191,8 @@ class Worker {
   bool boundary_valid_ = false;                // boundary_ is still "now" (nothing ran since)
   const bool task_timing_;                     // time every poll, for Handle::dump()
   const std::uint32_t slot_;                   // process-wide worker slot (PollStart)
+  const bool time_all_;                        // time every poll (poll_timing or a recorder)
+  std::unique_ptr<FlightRecorder> recorder_;   // this worker's trace ring, or null
   WorkerStats stats_;                          // published counters
   PollBeacon beacon_;  // what is being polled now, for watchdogs
 };

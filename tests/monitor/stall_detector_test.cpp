@@ -4,11 +4,15 @@
 // runs the real watchdog thread.
 
 #include <gtest/gtest.h>
+#include <unistd.h>
 
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
+#include <cstdio>
+#include <fstream>
 #include <functional>
+#include <iterator>
 #include <memory>
 #include <mutex>
 #include <spindle/monitor.hpp>
@@ -326,6 +330,82 @@ TEST(StallDetector, RejectsBadOptions) {
   auto make = [&ok](spindle::Handle handle) { StallDetector det(std::move(handle), ok); };
   EXPECT_NO_THROW(make(rt.handle()));
   EXPECT_THROW(make(spindle::Handle()), spindle::UsageError);
+}
+
+TEST(StallDetector, WritesOneFlightRecorderTracePerStallWithinItsLimits) {
+  // The runtime keeps a flight recorder; the detector writes a trace at the
+  // first report of each stall: valid JSON naming the stuck task (an open
+  // poll at its end) and what ran before it. At most max_traces files, at
+  // most one per min_trace_interval.
+  char dir_template[] = "/tmp/spindle-stall-traces-XXXXXX";
+  ASSERT_NE(::mkdtemp(dir_template), nullptr);
+  const std::string dir = dir_template;
+  auto rt = Runtime::Builder().worker_threads(2).flight_recorder(1024).build();
+  TaskMonitor mon = TaskMonitor::Builder().name("stuck").build();
+  auto clock = std::make_shared<ManualClock>();
+  Reports reports;
+  StallDetector::Options o = manual(clock, reports);
+  o.trace_directory = dir;
+  o.max_traces = 2;
+  o.min_trace_interval = 1s;
+  StallDetector det(rt.handle(), o);
+  auto stall_once = [&](spindle::TaskId& id) {
+    std::atomic<bool> release{false};
+    Event started;
+    auto h = rt.spawn(mon.instrument(block_until(release, started)));
+    id = h.id();
+    EXPECT_TRUE(started.wait());
+    det.scan();
+    clock->advance(10ms);
+    det.scan();  // the first report of this stall
+    release = true;
+    h.join();
+  };
+  spindle::TaskId first = 0;
+  stall_once(first);
+  ASSERT_EQ(reports.size(), 1U);
+  const std::string path = reports.get()[0].trace_file;
+  ASSERT_FALSE(path.empty()) << "no trace written";
+  EXPECT_NE(reports.get()[0].describe().find("trace: " + path), std::string::npos);
+  std::ifstream in(path);
+  const std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  EXPECT_NE(text.find("\"traceEvents\""), std::string::npos);
+  EXPECT_NE(text.find("task " + std::to_string(first) + " (stuck, still running)"),
+            std::string::npos)
+      << "the stuck poll is the open event at the end of the trace";
+  EXPECT_EQ(det.traces_written(), 1U);
+  // A second stall within the interval: reported, no trace.
+  spindle::TaskId second = 0;
+  stall_once(second);
+  ASSERT_EQ(reports.size(), 2U);
+  EXPECT_TRUE(reports.get()[1].trace_file.empty());
+  // After the interval: a second trace; then the count limit holds.
+  clock->advance(1s);
+  spindle::TaskId third = 0;
+  stall_once(third);
+  ASSERT_EQ(reports.size(), 3U);
+  EXPECT_FALSE(reports.get()[2].trace_file.empty());
+  clock->advance(1s);
+  spindle::TaskId fourth = 0;
+  stall_once(fourth);
+  ASSERT_EQ(reports.size(), 4U);
+  EXPECT_TRUE(reports.get()[3].trace_file.empty()) << "max_traces = 2";
+  EXPECT_EQ(det.traces_written(), 2U);
+  for (const StallReport& r : reports.get()) {
+    if (!r.trace_file.empty()) std::remove(r.trace_file.c_str());
+  }
+  ::rmdir(dir.c_str());
+}
+
+TEST(StallDetector, RejectsBadTraceLimits) {
+  auto rt = Runtime::Builder().worker_threads(1).build();
+  StallDetector::Options o;
+  o.start_thread = false;
+  o.max_traces = 0;
+  EXPECT_THROW(StallDetector(rt.handle(), o), ConfigError);
+  o.max_traces = 1;
+  o.min_trace_interval = -1s;
+  EXPECT_THROW(StallDetector(rt.handle(), o), ConfigError);
 }
 
 TEST(StallDetector, CheckMonitorRejectsAMonitorWhoseSlowPollThresholdIsAboveTheThreshold) {

@@ -61,6 +61,9 @@ struct StallReport {
   SourceLocation location;                 ///< where it was spawned
   std::chrono::nanoseconds duration{0};    ///< how long the poll has run so far (at least)
   std::uint32_t report = 1;                ///< 1 for the first report of this poll, then 2, 3...
+  /// The flight-recorder trace written for this stall (Options::trace_directory),
+  /// or empty: what the workers did up to the stall, the stuck poll open at its end.
+  std::string trace_file;
   /// One line, e.g. "worker 1 has been polling task 42 (monitor "checkout",
   /// spawned at app.cpp:31 in handle()) for at least 150 ms without yielding".
   [[nodiscard]] std::string describe() const;
@@ -80,6 +83,16 @@ class StallDetector {
     std::function<Instant()> clock;
     /// Start the watchdog thread (false: call scan() yourself).
     bool start_thread = true;
+    /// Where to write a flight-recorder trace (Handle::write_trace, Chrome
+    /// trace-event JSON) at the first report of each stall, as
+    /// spindle-stall-<pid>-<n>-worker<w>-task<id>.json; empty (default):
+    /// none. Needs a runtime built with Runtime::Builder::flight_recorder
+    /// (otherwise nothing is written). The directory must exist.
+    std::string trace_directory;
+    /// At most this many trace files per detector (> 0; default 16) ...
+    std::size_t max_traces = 16;
+    /// ... and at most one per this interval (default 10 s; 0: no limit).
+    std::chrono::nanoseconds min_trace_interval = std::chrono::seconds(10);
   };
 
   /// Starts watching `runtime`. Throws ConfigError for a non-positive
@@ -95,6 +108,10 @@ class StallDetector {
   /// calls this every period.
   void scan();
 
+  /// Trace files written so far (Options::trace_directory).
+  [[nodiscard]] std::size_t traces_written() const noexcept {
+    return traces_written_.load(std::memory_order_relaxed);
+  }
   /// Reports made per worker so far.
   [[nodiscard]] std::vector<std::uint64_t> stall_counts() const;
   [[nodiscard]] std::uint64_t total_stalls() const;
@@ -115,6 +132,8 @@ class StallDetector {
 
   void run();
   [[nodiscard]] Instant now() const;
+  /// Writes the trace for a first report, if the limits allow; the file's path or "".
+  std::string write_stall_trace(const StallReport& r, Instant t);
 
   Handle runtime_;                                    // the watched runtime
   Options options_;                                   // settings
@@ -125,6 +144,9 @@ class StallDetector {
   std::condition_variable cv_;                        // wakes the thread to stop
   bool stop_ = false;                                 // under mu_
   std::thread thread_;                                // the watchdog
+  std::atomic<std::size_t> traces_written_{0};        // trace files written (scan() writes)
+  Instant last_trace_{};                              // when the last one was; under scan_mu_
+  bool wrote_trace_ = false;                          // last_trace_ is set; under scan_mu_
 };
 
 }  // namespace spindle

@@ -42,11 +42,25 @@
 #include <cstdint>
 #include <limits>
 #include <string>
+#include <vector>
 
 #include "spindle/runtime/histogram.hpp"
 #include "spindle/runtime/hooks.hpp"
 
 namespace spindle {
+
+/// Who held the worker while the monitor's tasks waited to be scheduled:
+/// one culprit's share of the long scheduled delays (see
+/// TaskMetrics::delay_blame).
+struct DelayBlame {
+  /// The name of the TaskMonitor whose tasks were polled meanwhile;
+  /// "unmonitored" for tasks without a monitor; "runtime" for the worker's
+  /// own time outside polls (I/O checks, stealing, parking, the kernel's
+  /// wake-up); "unrecorded" for a part older than the flight recorder keeps.
+  std::string culprit;
+  std::chrono::nanoseconds duration{0};  ///< its share of the delays
+  friend bool operator==(const DelayBlame&, const DelayBlame&) = default;
+};
 
 /// Totals over the tasks of one TaskMonitor. Every `total_*` field is a sum
 /// over the period the value covers (since the monitor was created for
@@ -111,6 +125,15 @@ struct TaskMetrics {
   Histogram poll_duration_histogram;
   Histogram scheduled_delay_histogram;
   Histogram idle_duration_histogram;
+  /// Delay blame: each long scheduled delay (at least long_delay_threshold)
+  /// split by what the worker that finally polled the task ran in the
+  /// meantime, summed per culprit over the period, largest first. The
+  /// shares of one delay add up to it, so the durations here add up to
+  /// total_long_delay_duration (for the delays that had a recorder). Needs
+  /// the runtime's flight recorder (Runtime::Builder::flight_recorder);
+  /// empty without one. Each worker keeps up to 16 culprits per monitor;
+  /// more go to "other".
+  std::vector<DelayBlame> delay_blame;
   /// Length of the period these values cover.
   std::chrono::nanoseconds elapsed{0};
 

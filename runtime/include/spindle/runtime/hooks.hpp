@@ -81,6 +81,30 @@ struct TaskInfo {
   SourceLocation location;  ///< where spawn() was called
 };
 
+namespace detail {
+class FlightRecorder;
+}
+
+/// Receives a scheduled delay split by who held the worker meanwhile (see
+/// attribute_delay).
+class DelayBlameSink {
+ public:
+  /// `group` held the worker for `d` of the delay: the TaskHooks::group_id()
+  /// of the tasks polled meanwhile (0: tasks without hooks), kBlameRuntime
+  /// for the worker's own time outside polls (I/O checks, stealing, parking,
+  /// the kernel's wake-up), kBlameUnrecorded for a part older than the
+  /// flight recorder's ring. Calls come in no particular order; one group
+  /// may come more than once.
+  virtual void add(std::uint64_t group, std::chrono::nanoseconds d) noexcept = 0;
+
+ protected:
+  ~DelayBlameSink() = default;
+};
+/// DelayBlameSink::add's group for the worker's own time.
+inline constexpr std::uint64_t kBlameRuntime = UINT64_MAX;
+/// DelayBlameSink::add's group for time older than the recorder keeps.
+inline constexpr std::uint64_t kBlameUnrecorded = UINT64_MAX - 1;
+
 /// How the task came to be scheduled for the poll that starts.
 enum class WakeKind : std::uint8_t {
   kFirstPoll,   ///< its first poll: it was spawned at `woken_at`, not woken
@@ -100,7 +124,19 @@ struct PollStart {
   WakeKind wake = WakeKind::kFirstPoll;  ///< how it was scheduled
   bool self_wake = false;        ///< the wake came from inside the task's own previous
                                  ///< poll (yield_now, or waking itself)
+  /// The polling worker's flight recorder (Runtime::Builder::flight_recorder),
+  /// or null: what attribute_delay() reads.
+  const detail::FlightRecorder* recorder = nullptr;
 };
+
+/// Splits the scheduled delay that ends with `poll` (poll.woken_at →
+/// poll.now) by what the polling worker did meanwhile, from its flight
+/// recorder: sink.add(group, d) per monitor whose tasks it polled, 0 for
+/// tasks without one, kBlameRuntime for its own time. The parts add up to
+/// the delay. Does nothing without a recorder or for a first poll. Call
+/// only inside on_poll_start, on the worker (it reads the worker's ring);
+/// it walks the events of the delay, so call it for long delays only.
+void attribute_delay(const PollStart& poll, DelayBlameSink& sink) noexcept;
 
 /// Observer of one root task's scheduling events. See the file comment.
 class TaskHooks {

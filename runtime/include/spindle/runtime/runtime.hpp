@@ -29,6 +29,7 @@
 #include <cstdint>
 #include <exception>
 #include <functional>
+#include <iosfwd>
 #include <type_traits>
 
 #include <asio/io_context.hpp>
@@ -256,6 +257,8 @@ class Handle {
   [[nodiscard]] std::size_t max_blocking_threads() const;
   /// Whether every poll is timed (Builder::poll_timing).
   [[nodiscard]] bool poll_timing() const;
+  /// Events each worker's flight recorder keeps (0: none; Builder::flight_recorder).
+  [[nodiscard]] std::size_t flight_recorder_events() const;
 
   /// A snapshot of the scheduler's counters; never blocks the workers.
   [[nodiscard]] RuntimeCounters counters() const;
@@ -268,6 +271,15 @@ class Handle {
   /// task list, without a separate process. Takes each shard lock of the
   /// task list briefly (spawns and completions on that shard wait).
   [[nodiscard]] std::vector<TaskSnapshot> dump() const;
+  /// Writes what every worker did lately, from its flight recorder
+  /// (Builder::flight_recorder), as Chrome trace-event JSON: one track per
+  /// worker, each poll a complete event named after its task and monitor,
+  /// wakes, steals, parks and unparks as instant events, a poll still
+  /// running as an open begin event. Perfetto (ui.perfetto.dev) and
+  /// chrome://tracing open it. Never blocks the workers (a poll recorded
+  /// while the copy is taken may be left out). Throws UsageError when the
+  /// runtime has no flight recorder.
+  void write_trace(std::ostream& os) const;
 
   friend bool operator==(const Handle& a, const Handle& b) noexcept { return a.core_ == b.core_; }
 
@@ -392,6 +404,15 @@ class Runtime::Builder {
   /// opt-in poll-time histogram, plus the scheduled delay). Instrumented
   /// tasks (TaskHooks) are timed either way.
   Builder& poll_timing(bool enabled);
+  /// Keeps, per worker, a ring of its latest `events_per_worker` events
+  /// (poll starts and ends with task and monitor, wakes, steals, parks;
+  /// rounded up to a power of two, at least 64; 32 bytes each) for
+  /// Handle::write_trace and for TaskMonitor's delay blame (who held the
+  /// worker while a task waited to be scheduled). Default 0: no recorder.
+  /// Turning it on times every poll, like poll_timing (a clock reading per
+  /// poll boundary and four relaxed stores per event, on the polling
+  /// worker only). Throws ConfigError at build() above 2^24 events.
+  Builder& flight_recorder(std::size_t events_per_worker);
   /// Receives the exception of a task that finished by throwing while
   /// nobody held its JoinHandle (a detached task). Called once per such
   /// task, on whichever thread dropped the result; must not throw. Default:
@@ -421,6 +442,7 @@ class Runtime::Builder {
   int budget_ = 128;                            // cooperative budget per poll
   bool cooperation_ = true;                     // cooperative budget enabled
   bool poll_timing_ = false;                      // per-task timing for dump()
+  std::size_t flight_recorder_ = 0;               // events per worker; 0: off
 
   int max_blocking_threads_ = 512;              // blocking pool cap
   std::chrono::nanoseconds thread_keep_alive_ = std::chrono::seconds(10);  // pool thread idle life
