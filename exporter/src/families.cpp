@@ -192,6 +192,14 @@ constexpr std::array<FamilySpec, kRuntimeFamilyCount> kRuntimeSpecs = {{
      "time ready tasks waited for a worker."},
 }};
 
+constexpr FamilySpec kDelayBlame = {
+    "spindle_task_delay_blame_seconds_total", kCounter,
+    "Who held the worker while the monitor's tasks waited to be scheduled: each long scheduled "
+    "delay split by what the worker that polled the task ran meanwhile, by culprit (a monitor's "
+    "name, \"unmonitored\", \"runtime\" for the worker's own time, \"unrecorded\"; at most 5 "
+    "named per monitor, the rest as \"other\"). Needs the runtime's flight recorder. "
+    "topk(1, rate(...[5m])) by (monitor) = the task that starves each monitor."};
+
 // ---- how each family's series are read from a reading ------------------------
 
 using TaskReading = ScrapeReading::Task;
@@ -547,10 +555,17 @@ void read_sources(Sources::Snapshot snapshot, ScrapeReading& out) {
   for (const TaskMonitor& m : out.snapshot.monitors) {
     try {
       out.tasks.push_back(ScrapeReading::Task{&m.name(), m.cumulative(), m.slow_poll_threshold(),
-                                              m.long_delay_threshold()});
+                                              m.long_delay_threshold(), {}});
     } catch (const std::exception&) {
       // As above, for one monitor.
     }
+  }
+}
+
+void read_sources(const Sources& sources, ScrapeReading& out) {
+  read_sources(sources.snapshot(), out);
+  for (ScrapeReading::Task& t : out.tasks) {
+    t.blame = sources.exported_blame(*t.name, t.metrics.delay_blame);
   }
 }
 
@@ -597,6 +612,16 @@ std::vector<MetricFamily> build_families(const ScrapeReading& reading,
     }
     out.push_back(std::move(f));
   }
+  // Delay blame: only monitors that have some, and only when one has.
+  MetricFamily blame = new_family(kDelayBlame);
+  for (const TaskReading& t : reading.tasks) {
+    for (const DelayBlame& b : t.blame) {
+      ClientMetric& m = blame.metric.emplace_back();
+      m.label = labels_of("monitor", *t.name, "culprit", b.culprit, c);
+      set_value(m, kCounter, seconds(b.duration));
+    }
+  }
+  if (!blame.metric.empty()) out.push_back(std::move(blame));
   return out;
 }
 
@@ -696,6 +721,19 @@ std::size_t write_scrape(const ScrapeReading& reading, const std::map<std::strin
         if (s.scalars[j].value == nullptr) continue;
         w.sample(spec.name, {}, {own[first_task + k], kinds[j], consts, {}},
                  format_value(value, s.scalars[j].value(reading.tasks[k])));
+      }
+    }
+  }
+  bool any_blame = false;
+  for (const TaskReading& t : reading.tasks) any_blame = any_blame || !t.blame.empty();
+  if (any_blame) {
+    w.family(kDelayBlame.name, kDelayBlame.help, type_name(kDelayBlame.type));
+    LabelTexts culprits;
+    for (std::size_t k = 0; k < reading.tasks.size(); ++k) {
+      for (const DelayBlame& b : reading.tasks[k].blame) {
+        const std::size_t i = culprits.add("culprit", b.culprit);
+        w.sample(kDelayBlame.name, {}, {own[first_task + k], culprits[i], consts, {}},
+                 format_value(value, seconds(b.duration)));
       }
     }
   }

@@ -75,6 +75,7 @@ struct ScrapeReading {
     TaskMetrics metrics;                // TaskMonitor::cumulative()
     std::chrono::nanoseconds slow_poll_threshold{0};
     std::chrono::nanoseconds long_delay_threshold{0};
+    std::vector<DelayBlame> blame;  // as exported (Sources::exported_blame); empty: none
   };
 
   Sources::Snapshot snapshot;     // keeps the sources (and their names) alive
@@ -85,6 +86,8 @@ struct ScrapeReading {
 /// Reads every source of `snapshot` now (a source that throws is left
 /// out). Throws std::bad_alloc.
 void read_sources(Sources::Snapshot snapshot, ScrapeReading& out);
+/// The same, and the exported delay blame (needs the Sources' culprit choice).
+void read_sources(const Sources& sources, ScrapeReading& out);
 
 /// The reading as prometheus-cpp families: runtime families, then task
 /// families, the empty ones left out. Throws std::bad_alloc.

@@ -55,7 +55,7 @@ std::vector<prometheus::MetricFamily> MetricsCollectable::Collect() const {
   // would terminate: whatever fails is left out of this scrape instead.
   try {
     detail::ScrapeReading reading;
-    detail::read_sources(sources_->snapshot(), reading);
+    detail::read_sources(*sources_, reading);
     return detail::build_families(reading, options_.const_labels);
   } catch (const std::exception&) {
     return {};  // out of memory: an empty scrape rather than a dead server
@@ -70,20 +70,20 @@ std::string MetricsCollectable::text() const {
 
 std::size_t MetricsCollectable::write_text_over(std::string& buffer, std::size_t offset) const {
   detail::ScrapeReading reading;
-  detail::read_sources(sources_->snapshot(), reading);
+  detail::read_sources(*sources_, reading);
   return detail::write_scrape_text_over(reading, options_.const_labels, buffer, offset);
 }
 
 void MetricsCollectable::write_text_in_chunks(
     std::string& scratch, const std::function<void(std::string_view chunk)>& sink) const {
   detail::ScrapeReading reading;
-  detail::read_sources(sources_->snapshot(), reading);
+  detail::read_sources(*sources_, reading);
   detail::write_scrape_text_chunks(reading, options_.const_labels, scratch, sink);
 }
 
 void MetricsCollectable::append_text(std::string& out) const {
   detail::ScrapeReading reading;
-  detail::read_sources(sources_->snapshot(), reading);
+  detail::read_sources(*sources_, reading);
   detail::append_scrape_text(reading, options_.const_labels, out);
 }
 

@@ -78,6 +78,10 @@ bool Sources::remove_monitor(const TaskMonitor& monitor) {
   MutexLock lock(mu_);
   const auto it = std::find(monitors_.begin(), monitors_.end(), monitor);
   if (it == monitors_.end()) return false;
+  {
+    MutexLock blame_lock(blame_mu_);
+    named_culprits_.erase(it->name());
+  }
   monitors_.erase(it);
   return true;
 }
@@ -86,6 +90,10 @@ bool Sources::remove_monitor(std::string_view name) {
   MutexLock lock(mu_);
   const auto it = std::lower_bound(monitors_.begin(), monitors_.end(), name, name_less);
   if (it == monitors_.end() || it->name() != name) return false;
+  {
+    MutexLock blame_lock(blame_mu_);
+    named_culprits_.erase(it->name());
+  }
   monitors_.erase(it);
   return true;
 }
@@ -98,6 +106,35 @@ std::size_t Sources::monitor_count() const {
 std::size_t Sources::runtime_count() const {
   MutexLock lock(mu_);
   return runtimes_.size();
+}
+
+std::vector<DelayBlame> Sources::exported_blame(const std::string& monitor,
+                                                const std::vector<DelayBlame>& all) const {
+  if (all.empty()) return {};
+  MutexLock lock(blame_mu_);
+  std::vector<std::string>& named = named_culprits_[monitor];
+  // `all` is largest first: newcomers get the free places in that order.
+  for (const DelayBlame& b : all) {
+    if (named.size() >= kBlameCulprits) break;
+    if (b.culprit == "other") continue;  // the name of the rest (BlameTable's overflow)
+    if (std::find(named.begin(), named.end(), b.culprit) == named.end()) {
+      named.push_back(b.culprit);
+    }
+  }
+  std::vector<DelayBlame> out;
+  out.reserve(named.size() + 1);
+  for (const std::string& name : named) out.push_back(DelayBlame{name, {}});
+  DelayBlame other{"other", {}};
+  for (const DelayBlame& b : all) {
+    auto it = std::find(named.begin(), named.end(), b.culprit);
+    if (it != named.end()) {
+      out[static_cast<std::size_t>(it - named.begin())].duration += b.duration;
+    } else {
+      other.duration += b.duration;
+    }
+  }
+  out.push_back(other);
+  return out;
 }
 
 Sources::Snapshot Sources::snapshot() const {

@@ -9,6 +9,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <map>
 #include <memory>
 #include <optional>
 #include <string>
@@ -53,6 +54,17 @@ class Sources {
   /// Copies what a scrape needs. Holds the mutex for the copy only.
   [[nodiscard]] Snapshot snapshot() const;
 
+  /// The delay blame of monitor `monitor` as exported: at most kBlameCulprits
+  /// named culprits, the rest summed as "other". Which culprits are named is
+  /// decided once per monitor (the largest ones when it is first blamed,
+  /// then each newcomer while there is room) and kept, so that every
+  /// exported series is a counter that only grows: a culprit never moves
+  /// between its own series and "other". Forgotten when the monitor is
+  /// removed.
+  static constexpr std::size_t kBlameCulprits = 5;
+  [[nodiscard]] std::vector<DelayBlame> exported_blame(const std::string& monitor,
+                                                       const std::vector<DelayBlame>& all) const;
+
  private:
   struct RuntimeEntry {
     std::string name;                             // the `runtime` label
@@ -64,6 +76,9 @@ class Sources {
   mutable Mutex mu_;                                            // guards the two sets below
   std::vector<RuntimeEntry> runtimes_ SPINDLE_GUARDED_BY(mu_);  // in registration order
   std::vector<TaskMonitor> monitors_ SPINDLE_GUARDED_BY(mu_);   // sorted by name, names unique
+  mutable Mutex blame_mu_;  // guards named_culprits_
+  mutable std::map<std::string, std::vector<std::string>> named_culprits_
+      SPINDLE_GUARDED_BY(blame_mu_);  // monitor → its culprits with a series of their own
 };
 
 }  // namespace spindle::detail

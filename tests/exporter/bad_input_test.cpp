@@ -101,7 +101,7 @@ TEST(ExporterBadInput, InvalidOrCollidingConstantLabelNamesAreConfigErrors) {
         }),
         HasSubstr("not a valid Prometheus label name"));
   }
-  for (const char* name : {"monitor", "runtime", "worker", "kind", "le", "quantile"}) {
+  for (const char* name : {"monitor", "runtime", "worker", "kind", "culprit", "encoding", "le", "quantile"}) {
     SCOPED_TRACE(name);
     EXPECT_THAT(message_of<spindle::ConfigError>([&] {
                   spindle::MetricsCollectable c({.const_labels = {{name, "x"}}});

@@ -75,7 +75,7 @@ class MetricsCollectable final : public prometheus::Collectable {
     /// Labels added to every series, e.g. {{"service", "checkout"}}. Names
     /// must be valid Prometheus label names, not reserved (`__` prefix,
     /// `le`, `quantile`) and not one of spindle's own labels (`runtime`,
-    /// `worker`, `monitor`, `kind`); values must be valid UTF-8.
+    /// `worker`, `monitor`, `kind`, `culprit`, `encoding`); values must be valid UTF-8.
     std::map<std::string, std::string> const_labels{};
     /// The most task monitors that may be registered at once (bounds the
     /// `monitor` label's cardinality).
