@@ -87,13 +87,22 @@ std::uint64_t StallRing::total() const {
 
 // ---- LiveTable --------------------------------------------------------------------------
 
-const char* dominant(const spindle::TaskMetrics& m) noexcept {
-  if (m.total_poll_count == 0) return "-";
-  const auto poll = m.mean_poll_duration();
-  const auto sched = m.mean_scheduled_duration();
-  const auto idle = m.mean_idle_duration();
-  if (poll >= sched && poll >= idle) return "poll";
-  return sched >= idle ? "sched" : "idle";
+// The verdict's cause (spindle::diagnose: the largest share of the tasks' time), as the
+// table's short word.
+const char* dominant(const spindle::TaskMetrics& m) {
+  switch (spindle::diagnose(m).cause) {
+    case spindle::Cause::kPoll:
+      return "poll";
+    case spindle::Cause::kScheduled:
+      return "sched";
+    case spindle::Cause::kIdle:
+      return "idle";
+    case spindle::Cause::kFirstPoll:
+      return "first";
+    case spindle::Cause::kNone:
+      break;
+  }
+  return "-";
 }
 
 LiveTable::LiveTable(TableContext context)
@@ -245,7 +254,10 @@ std::string LiveTable::frame(bool ansi) {
   }
 
   append(out,
-         "dominates: poll  = the task's own code holds the worker: a blocking call or a big "
+         "dominates (the largest share of the tasks' time, as spindle::diagnose says):");
+  end_line(out, ansi);
+  append(out,
+         "           poll  = the task's own code holds the worker: a blocking call or a big "
          "loop (spawn_blocking, yield_now)");
   end_line(out, ansi);
   append(out,
@@ -255,6 +267,10 @@ std::string LiveTable::frame(bool ansi) {
   append(out,
          "           idle  = waiting for something outside the runtime: a timer, a "
          "downstream, a lock's queue");
+  end_line(out, ansi);
+  append(out,
+         "           first = spawned, waiting for a first poll; held by = who had the worker "
+         "during the long delays");
   end_line(out, ansi);
   return out;
 }

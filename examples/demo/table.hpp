@@ -4,7 +4,7 @@
 //   demo::StallRing       the last few StallDetector reports, kept in memory for the table
 //   demo::TableContext    what the table reads: routes, runtime, server, load, stalls, URLs
 //   demo::LiveTable       renders one frame: per monitor, the figures of the last interval
-//   demo::dominant()      which of poll / scheduled / idle has the largest mean
+//   demo::dominant()      the verdict's cause (spindle::diagnose) as a short word
 //   demo::print_summary() one line per monitor (cumulative), for the end of a run
 //
 // Example (main's loop, once a second):
@@ -80,7 +80,7 @@ struct TableContext {
 };
 
 /// "poll", "sched" or "idle": whichever mean is largest; "-" without polls.
-const char* dominant(const spindle::TaskMetrics& m) noexcept;
+const char* dominant(const spindle::TaskMetrics& m);
 
 /// Renders the live table.
 class LiveTable {

@@ -26,6 +26,7 @@
 // runtime that links it but instruments nothing pays nothing.
 #pragma once
 
+#include "spindle/monitor/diagnose.hpp"
 #include "spindle/monitor/runtime_monitor.hpp"
 #include "spindle/monitor/stall_detector.hpp"
 #include "spindle/monitor/task_metrics.hpp"
