@@ -7,6 +7,7 @@
 #include <mutex>
 #include <new>
 #include <utility>
+#include <vector>
 
 #include "monitor_core.hpp"
 #include "spindle/runtime/detail/groups.hpp"
@@ -264,7 +265,66 @@ TaskHooks* new_task_probe(MonitorCore* core) {
   return probe;
 }
 
+namespace {
+
+/// Several monitors' probes on one task: forwards every event to each, in
+/// the order they were attached. Owns them; deletes itself at on_release.
+class ProbeFanOut final : public TaskHooks {
+ public:
+  ProbeFanOut(TaskHooks* first, TaskHooks* second) {
+    hooks_.reserve(2);
+    hooks_.push_back(first);
+    hooks_.push_back(second);
+  }
+  void add(TaskHooks* h) { hooks_.push_back(h); }
+  [[nodiscard]] const TaskHooks* first() const noexcept { return hooks_.front(); }
+
+  void on_spawn(const TaskInfo& info, Instant now) noexcept override {
+    for (TaskHooks* h : hooks_) h->on_spawn(info, now);
+  }
+  void on_poll_start(const PollStart& poll) noexcept override {
+    for (TaskHooks* h : hooks_) h->on_poll_start(poll);
+  }
+  void on_poll_end(Instant now, bool ready) noexcept override {
+    for (TaskHooks* h : hooks_) h->on_poll_end(now, ready);
+  }
+  void on_drop(bool cancelled) noexcept override {
+    for (TaskHooks* h : hooks_) h->on_drop(cancelled);
+  }
+  void on_release() noexcept override {
+    for (TaskHooks* h : hooks_) h->on_release();
+    delete this;
+  }
+  [[nodiscard]] std::string_view group_name() const noexcept override {
+    return hooks_.front()->group_name();
+  }
+  [[nodiscard]] std::uint64_t group_id() const noexcept override {
+    return hooks_.front()->group_id();
+  }
+
+ private:
+  std::vector<TaskHooks*> hooks_;  // owned; the first names the task
+};
+
+}  // namespace
+
+TaskHooks* add_probe(TaskHooks* existing, TaskHooks* added) {
+  // Out of memory: both are released (the caller owns neither any more).
+  try {
+    if (auto* fan = dynamic_cast<ProbeFanOut*>(existing)) {
+      fan->add(added);
+      return fan;
+    }
+    return new ProbeFanOut(existing, added);
+  } catch (...) {
+    added->on_release();
+    existing->on_release();
+    throw;
+  }
+}
+
 std::optional<PerTaskMetrics> probe_metrics(const TaskHooks* hooks) {
+  if (const auto* fan = dynamic_cast<const ProbeFanOut*>(hooks)) hooks = fan->first();
   const auto* probe = dynamic_cast<const TaskProbe*>(hooks);
   if (probe == nullptr) return std::nullopt;
   return probe->metrics();

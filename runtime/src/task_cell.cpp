@@ -30,7 +30,8 @@ inline void submit(CellBase* cell) noexcept {
   // The wake record, before queueing: the worker that dequeues the task
   // reads it at the poll's start (the queue's release/acquire orders the
   // two). No hook runs here: hooks run on the polling worker only.
-  if (cell->hooks_ != nullptr || core->config().time_every_poll) [[unlikely]] {
+  if (cell->hooks_ != nullptr || cell->inline_hooks_ != 0 || core->config().time_every_poll)
+      [[unlikely]] {
     cell->woken_at_ = core->now();
     cell->wake_kind_ = WakeKind::kFromIdle;
     cell->wake_self_ = false;  // an idle task cannot be inside its own poll
@@ -170,3 +171,50 @@ void block_on_waker(bool (*arm)(void* ctx, Waker w), void* ctx) {
 
 }  // namespace sync::detail
 }  // namespace spindle
+
+namespace spindle::detail {
+
+Instant current_task_now() noexcept {
+  const ThreadContext& ctx = tls_context;
+  return ctx.core != nullptr ? ctx.core->now() : clock_now();
+}
+
+TaskId current_task_id() noexcept {
+  const CellBase* cell = tls_context.current;
+  return cell != nullptr ? cell->id_ : 0;
+}
+
+PollStart inline_poll_start(Instant now, bool first) noexcept {
+  const ThreadContext& ctx = tls_context;
+  PollStart p;
+  p.now = now;
+  p.worker = ctx.worker != nullptr ? ctx.worker->index() : 0;
+  p.worker_slot = ctx.worker_slot;
+  p.recorder = ctx.worker != nullptr ? ctx.worker->recorder() : nullptr;
+  const CellBase* cell = ctx.current;
+  if (first || cell == nullptr || cell->wake_kind_ == WakeKind::kFirstPoll) {
+    p.wake = WakeKind::kFirstPoll;
+    p.woken_at = now;
+    return p;
+  }
+  p.wake = cell->wake_kind_;
+  p.woken_at = std::min(cell->woken_at_, now);
+  p.self_wake = cell->wake_self_;
+  return p;
+}
+
+CellBase* enter_inline_hooks() noexcept {
+  CellBase* cell = current_or_die(
+      "spindle: co_await mon.instrument(task) outside a spindle task (an instrumented operand "
+      "runs inside the task that awaits it)");
+  ++cell->inline_hooks_;
+  return cell;
+}
+
+void leave_inline_hooks(CellBase* task) noexcept {
+  // The frame is destroyed by whoever owns the task then (its worker, or
+  // shutdown): the count is that owner's to change.
+  --task->inline_hooks_;
+}
+
+}  // namespace spindle::detail

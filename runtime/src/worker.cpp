@@ -246,7 +246,7 @@ void Worker::poll(CellBase* task) noexcept {
   ctx.self_woken = false;
   ctx.budget = core_.config().budget;
   TaskHooks* hooks = task->hooks_;
-  const bool timed = hooks != nullptr || time_all_;
+  const bool timed = hooks != nullptr || time_all_ || task->inline_hooks_ != 0;
   Instant start{};
   if (timed) [[unlikely]] {
     // The end of the previous timed poll is this poll's start when nothing
@@ -323,7 +323,8 @@ void Worker::poll(CellBase* task) noexcept {
     case IdleTransition::kIdle:
       return;
     case IdleTransition::kRequeue:
-      if (timed) [[unlikely]] {
+      if (timed || task->inline_hooks_ != 0) [[unlikely]] {
+        if (!timed) end = core_.now();  // an inline instrumentation began during this poll
         // Scheduled from this poll's end; the next poll's start reports it.
         task->woken_at_ = end;
         task->wake_kind_ = WakeKind::kDuringPoll;

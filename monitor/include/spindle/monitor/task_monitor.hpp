@@ -63,8 +63,13 @@ class MonitorCore;
 struct IntervalReader;
 /// A new per-task record for `core` (counts the instrumentation).
 TaskHooks* new_task_probe(MonitorCore* core);
-/// The figures of a record made by new_task_probe, or nullopt for other hooks.
+/// The figures of a record made by new_task_probe (the first of several
+/// monitors, see add_probe), or nullopt for other hooks.
 std::optional<PerTaskMetrics> probe_metrics(const TaskHooks* hooks);
+/// `existing` (a task's hooks) with `added` attached too: every event goes to
+/// both (a fan-out, which later probes join). Takes ownership of both, and
+/// releases both if it throws (std::bad_alloc).
+TaskHooks* add_probe(TaskHooks* existing, TaskHooks* added);
 }  // namespace detail
 
 class TaskIntervals;
@@ -81,7 +86,11 @@ class TaskMonitor {
   ~TaskMonitor();
 
   /// Attaches this monitor to `task`; spawn the result like a Task (the
-  /// first-poll delay counts from here). Precondition: task.valid().
+  /// first-poll delay counts from here), or co_await it inside a task to
+  /// measure it inline, without a spawn: `co_await mon.instrument(call())`
+  /// (see HookedTask::operator co_await; its polls are part of the
+  /// caller's, its scheduled and idle time the caller's). Precondition:
+  /// task.valid().
   template <class T>
   HookedTask<T> instrument(Task<T> task) const {
     return HookedTask<T>(std::move(task), detail::new_task_probe(core_));
@@ -89,6 +98,17 @@ class TaskMonitor {
   /// Attaches this monitor to `f()`, keeping the callable `f` (a coroutine
   /// lambda and its captures) alive inside the task for as long as it runs
   /// (see spindle::spawn(callable)): `rt.spawn(mon.instrument([s] () -> Task<T> {...}))`.
+  /// Attaches this monitor as well to a task another monitor instrumented:
+  /// one task, several monitors (a route's and a service-wide one). Each
+  /// monitor counts the task and its polls; the task is named after the
+  /// first (innermost) monitor in stall reports, traces and delay blame.
+  template <class T>
+  HookedTask<T> instrument(HookedTask<T> task) const {
+    TaskHooks* probe = detail::new_task_probe(core_);  // may throw: `task` still owns its part
+    auto [inner, hooks] = task.release();
+    return HookedTask<T>(std::move(inner),
+                         hooks != nullptr ? detail::add_probe(hooks, probe) : probe);
+  }
   template <spindle::detail::TaskFactory F>
   HookedTask<spindle::detail::FactoryValue<F>> instrument(F&& f) const {
     return instrument(spindle::detail::invoke_owned(std::decay_t<F>(std::forward<F>(f))));

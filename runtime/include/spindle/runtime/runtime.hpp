@@ -37,6 +37,7 @@
 
 #include "spindle/runtime/counters.hpp"
 #include "spindle/runtime/detail/context.hpp"
+#include "spindle/runtime/detail/inline_hooks.hpp"
 #include "spindle/runtime/detail/task_cell.hpp"
 #include "spindle/runtime/errors.hpp"
 #include "spindle/runtime/executor.hpp"
@@ -141,6 +142,20 @@ class [[nodiscard]] HookedTask {
   std::pair<Task<T>, TaskHooks*> release() noexcept {
     return {std::move(task_), std::exchange(hooks_, nullptr)};
   }
+
+  /// `co_await mon.instrument(task)`: runs the task inline, inside the
+  /// awaiting task (no spawn), measured by its hooks: each resumption of it
+  /// is one of its polls (part of the caller's poll), its scheduled and
+  /// idle time are the caller's, and it is dropped when the await ends.
+  /// The caller's own monitor, if any, still measures the whole poll.
+  /// Cancelling the caller cancels the operand like timeout()'s. Throws
+  /// UsageError for an empty task; awaiting an lvalue does not compile.
+  auto operator co_await() && {
+    auto [task, hooks] = release();
+    return detail::OwningAwaiter<T>{
+        detail::run_hooked_inline(std::move(task), hooks, SourceLocation::current())};
+  }
+  void operator co_await() & = delete;
 
  private:
   Task<T> task_;                // the coroutine

@@ -171,6 +171,11 @@ class CellBase {
   WakeKind wake_kind_ = WakeKind::kFirstPoll;  // how it became scheduled (hooks; same writers)
   bool wake_self_ = false;                // that wake came from its own poll (hooks; same)
   bool blocking_ = false;                 // a spawn_blocking job
+  std::uint32_t inline_hooks_ = 0;        // instrumented operands running inside this task
+                                          //   (co_await mon.instrument(t)): stamp its wakes and
+                                          //   time its polls as if it had hooks. Written by
+                                          //   the polling worker; read by the poll and by a
+                                          //   waker after its transition (ordered by it)
 
   TaskId id_ = 0;                         // runtime-unique id
   std::uint32_t owned_shard_ = 0;         // which owned-task shard lists the cell
