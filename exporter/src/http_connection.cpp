@@ -18,6 +18,12 @@
 namespace spindle::detail {
 
 namespace {
+constexpr std::string_view kNoTraceBody =
+    "404 Not Found: no registered runtime has a flight recorder "
+    "(Runtime::Builder::flight_recorder), or none has the name given in ?runtime=\n";
+}  // namespace
+
+namespace {
 
 using asio::ip::tcp;
 using namespace std::chrono_literals;
@@ -222,7 +228,11 @@ class StreamConnection final : public Connection,
     host_.leave_waiting(*this);
     try {
       const ServerSettings& s = host_.settings();
-      Reply reply = route(parser_.request(), s.path, s.auth ? &*s.auth : nullptr);
+      Reply reply = route(parser_.request(), s.path, s.auth ? &*s.auth : nullptr, s.trace_path);
+      if (reply.trace) {
+        send_trace(reply);
+        return;
+      }
       if (reply.scrape) {
         state_ = State::kResponding;
         arm(s.write_timeout);
@@ -237,6 +247,37 @@ class StreamConnection final : public Connection,
   }
 
   // ---- writing --------------------------------------------------------------
+
+  // Answers a trace request: the JSON, written here on the server's thread
+  // (it copies the workers' rings; it never blocks them), or 404.
+  void send_trace(const Reply& reply) {
+    std::optional<std::string> json = host_.trace(reply.trace_runtime);
+    if (!json) {
+      Reply none = reply;
+      none.trace = false;
+      none.status = 404;
+      none.body = kNoTraceBody;
+      none.headers = "Content-Type: text/plain; charset=utf-8\r\n";
+      respond(none);
+      return;
+    }
+    auto body = std::make_shared<ScrapeBody>();
+    body->size = json->size();
+    body->bytes = std::move(*json);
+    state_ = State::kResponding;
+    arm(host_.settings().write_timeout);
+    head_.clear();
+    append_head(head_, 200, host_.date(), "Content-Type: application/json\r\n", body->size,
+                reply.keep_alive, reply.http10);
+    keep_alive_ = reply.keep_alive;
+    fixed_body_ = {};
+    if (reply.head_only) {
+      body_.reset();
+    } else {
+      body_ = std::move(body);
+    }
+    write();
+  }
 
   // Writes a fixed reply.
   void respond(const Reply& reply) {

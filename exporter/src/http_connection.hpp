@@ -61,6 +61,7 @@ namespace spindle::detail {
 /// What every connection of a server shares (read-only once serving).
 struct ServerSettings {
   std::string path;                                // the metrics path (exact match)
+  std::string trace_path;                          // the trace's path; empty: none
   std::optional<BasicAuth> auth;                   // credentials a request needs; none: open
   std::chrono::milliseconds header_timeout{5000};  // a request must fully arrive within it
   std::chrono::milliseconds idle_timeout{10000};   // keep-alive: the wait for the next request
@@ -92,6 +93,9 @@ class ConnectionHost {
   /// `c` needs a scrape body (gzip-compressed when `gzip`): the server
   /// calls c->send_scrape() soon, once for each call. Throws std::bad_alloc.
   virtual void want_scrape(std::shared_ptr<Connection> c, bool gzip) = 0;
+  /// The flight-recorder trace of `runtime` (empty: the first with one),
+  /// or nullopt. Throws std::bad_alloc.
+  virtual std::optional<std::string> trace(std::string_view runtime) = 0;
   /// A TLS handshake failed (for the rate-limited log).
   virtual void tls_failed(std::string_view why) noexcept = 0;
 

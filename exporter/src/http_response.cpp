@@ -38,10 +38,13 @@ Reply fixed(int status, std::string_view body, bool keep_alive) {
 
 }  // namespace
 
-Reply route(const HttpRequest& request, std::string_view path, const BasicAuth* auth) {
+Reply route(const HttpRequest& request, std::string_view path, const BasicAuth* auth,
+            std::string_view trace_path) {
   const bool head = request.method == HTTP_HEAD;
+  const std::string_view target = target_path(request.target);
+  const bool trace = !trace_path.empty() && target == trace_path;
   Reply r;
-  if (target_path(request.target) != path) {
+  if (target != path && !trace) {
     r = fixed(404, kNotFoundBody, request.keep_alive);
   } else if (auth != nullptr &&
              !auth->allows(request.authorization
@@ -52,6 +55,10 @@ Reply route(const HttpRequest& request, std::string_view path, const BasicAuth* 
   } else if (request.method != HTTP_GET && !head) {
     r = fixed(405, kMethodNotAllowedBody, request.keep_alive);
     r.headers += "Allow: GET, HEAD\r\n";
+  } else if (trace) {
+    r.trace = true;
+    r.trace_runtime = query_value(request.target, "runtime");
+    r.keep_alive = request.keep_alive;
   } else {
     r.scrape = true;
     r.gzip = accepts_gzip(request.accept_encoding);
@@ -85,6 +92,45 @@ Reply closing_reply(int status) {
     default:
       return fixed(400, kPlainOnTlsBody, false);
   }
+}
+
+std::string query_value(std::string_view target, std::string_view name) {
+  const std::size_t q = target.find('?');
+  if (q == std::string_view::npos) return {};
+  std::string_view query = target.substr(q + 1);
+  query = query.substr(0, query.find('#'));
+  while (!query.empty()) {
+    const std::size_t amp = query.find('&');
+    const std::string_view pair = query.substr(0, amp);
+    const std::size_t eq = pair.find('=');
+    if (pair.substr(0, eq) == name && eq != std::string_view::npos) {
+      // Percent-decoding of the value ('+' is a space, as in forms).
+      auto hex = [](char c) {
+        return c >= '0' && c <= '9'   ? c - '0'
+               : c >= 'a' && c <= 'f' ? c - 'a' + 10
+               : c >= 'A' && c <= 'F' ? c - 'A' + 10
+                                      : -1;
+      };
+      std::string out;
+      const std::string_view v = pair.substr(eq + 1);
+      for (std::size_t i = 0; i < v.size(); ++i) {
+        if (v[i] == '%' && i + 2 < v.size()) {
+          const int hi = hex(v[i + 1]);
+          const int lo = hex(v[i + 2]);
+          if (hi >= 0 && lo >= 0) {
+            out += static_cast<char>(hi * 16 + lo);
+            i += 2;
+            continue;
+          }
+        }
+        out += v[i] == '+' ? ' ' : v[i];
+      }
+      return out;
+    }
+    if (amp == std::string_view::npos) break;
+    query = query.substr(amp + 1);
+  }
+  return {};
 }
 
 std::string_view target_path(std::string_view target) noexcept {

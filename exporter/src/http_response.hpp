@@ -36,6 +36,8 @@ namespace spindle::detail {
 /// The answer to one request.
 struct Reply {
   bool scrape = false;      // serve the metrics (the server writes the body)
+  bool trace = false;       // serve the flight-recorder trace (trace_runtime: which)
+  std::string trace_runtime;  // trace: ?runtime=<name>, or empty
   bool gzip = false;        // scrape: the client accepts a gzip body
   bool head_only = false;   // HEAD: the head without the body
   bool keep_alive = false;  // the connection may carry the next request
@@ -47,7 +49,8 @@ struct Reply {
 
 /// The Reply to `request` for metrics served at `path`, checking `auth`
 /// when not null (see above). Throws std::bad_alloc.
-[[nodiscard]] Reply route(const HttpRequest& request, std::string_view path, const BasicAuth* auth);
+[[nodiscard]] Reply route(const HttpRequest& request, std::string_view path, const BasicAuth* auth,
+                          std::string_view trace_path = {});
 
 /// The Reply to a request that failed with `status` (an error of
 /// RequestParser: 400, 413 or 431), closing the connection.
@@ -62,6 +65,9 @@ struct Reply {
 /// (`http://host/a/b?q`) request target, without query and fragment; ""
 /// when there is none.
 [[nodiscard]] std::string_view target_path(std::string_view target) noexcept;
+/// The percent-decoded value of query parameter `name` in `target`; empty
+/// when it is absent.
+[[nodiscard]] std::string query_value(std::string_view target, std::string_view name);
 
 /// The status line's reason phrase ("OK", "Not Found", ...).
 [[nodiscard]] std::string_view reason_phrase(int status) noexcept;

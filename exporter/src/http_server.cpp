@@ -136,6 +136,11 @@ class HttpServer::Impl final : public ConnectionHost {
     all_.erase(c.all_pos);
   }
 
+  std::optional<std::string> trace(std::string_view runtime) override {
+    if (!options_.write_trace) return std::nullopt;
+    return options_.write_trace(runtime);
+  }
+
   void want_scrape(std::shared_ptr<Connection> c, bool gzip) override {
     pending_.emplace_back(std::move(c), gzip);
     if (flush_posted_) return;

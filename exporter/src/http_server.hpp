@@ -73,6 +73,9 @@ struct HttpServerOptions {
   /// answered 500.
   std::function<std::size_t(std::string& buffer, const ChunkSink* sink, const ExporterStats& stats)>
       write_metrics;
+  /// The flight-recorder trace for ServerSettings::trace_path (see
+  /// MetricsCollectable::trace); empty: 404.
+  std::function<std::optional<std::string>(std::string_view runtime)> write_trace;
 };
 
 class HttpServer {

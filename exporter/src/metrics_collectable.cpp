@@ -1,3 +1,4 @@
+#include <sstream>
 #include "spindle/exporter/metrics_collectable.hpp"
 
 #include <exception>
@@ -60,6 +61,20 @@ std::vector<prometheus::MetricFamily> MetricsCollectable::Collect() const {
   } catch (const std::exception&) {
     return {};  // out of memory: an empty scrape rather than a dead server
   }
+}
+
+std::optional<std::string> MetricsCollectable::trace(std::string_view runtime) const {
+  for (const detail::Sources::RuntimeReading& r : sources_->snapshot().runtimes) {
+    if (!runtime.empty() && r.name != runtime) continue;
+    if (r.handle.flight_recorder_events() == 0) {
+      if (runtime.empty()) continue;
+      return std::nullopt;
+    }
+    std::ostringstream out;
+    r.handle.write_trace(out);
+    return std::move(out).str();
+  }
+  return std::nullopt;
 }
 
 std::string MetricsCollectable::text() const {

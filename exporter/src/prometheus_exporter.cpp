@@ -24,6 +24,13 @@ void check_duration(std::chrono::milliseconds d, std::string_view name) {
 void check_options(const PrometheusExporter::Options& o) {
   detail::check_bind_address(o.bind_address);
   detail::check_path(o.path);
+  if (!o.trace_path.empty()) {
+    detail::check_path(o.trace_path, "trace_path");
+    if (o.trace_path == o.path) {
+      throw ConfigError("spindle exporter: Options::trace_path and Options::path are both \"" +
+                        o.path + "\": the trace needs a path of its own (or \"\" for none)");
+    }
+  }
   if (o.basic_auth) {
     if (o.basic_auth->username.empty()) {
       throw ConfigError("spindle exporter: Options::basic_auth has an empty username");
@@ -66,6 +73,7 @@ PrometheusExporter::PrometheusExporter(Options options) {
   detail::HttpServerOptions server;
   server.bind_address = options.bind_address;
   server.settings.path = options.path;
+  server.settings.trace_path = options.trace_path;
   if (options.basic_auth) {
     server.settings.auth.emplace(options.basic_auth->username, options.basic_auth->password,
                                  "spindle");
@@ -88,6 +96,9 @@ PrometheusExporter::PrometheusExporter(Options options) {
     }
     const std::size_t end = collectable->write_text_over(buffer, 0);
     return detail::write_exporter_families_over(stats, labels, buffer, end);
+  };
+  server.write_trace = [collectable = collectable_](std::string_view runtime) {
+    return collectable->trace(runtime);
   };
   server_ = std::make_unique<detail::HttpServer>(std::move(server));
   port_ = server_->port();

@@ -159,15 +159,15 @@ void check_bind_address(std::string_view address) {
   if (value > 65535) fail("the port is not a number in 0..65535");
 }
 
-void check_path(std::string_view path) {
+void check_path(std::string_view path, std::string_view field) {
   if (path.empty() || path.front() != '/') {
-    throw ConfigError("spindle exporter: Options::path " + quoted(path) +
+    throw ConfigError("spindle exporter: Options::" + std::string(field) + " " + quoted(path) +
                       " is invalid: it must start with '/' (e.g. \"/metrics\")");
   }
   for (char c : path) {
     const auto u = static_cast<unsigned char>(c);
     if (u <= 0x20 || u == 0x7f || c == '?' || c == '#') {
-      throw ConfigError("spindle exporter: Options::path " + quoted(path) +
+      throw ConfigError("spindle exporter: Options::" + std::string(field) + " " + quoted(path) +
                         " is invalid: it holds a space, a control character, '?' or '#'");
     }
   }

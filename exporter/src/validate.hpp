@@ -29,6 +29,6 @@ void check_bind_address(std::string_view address);
 
 /// Throws ConfigError unless `path` is an absolute URL path without
 /// spaces, control characters, '?' or '#'.
-void check_path(std::string_view path);
+void check_path(std::string_view path, std::string_view field = "path");
 
 }  // namespace spindle::detail

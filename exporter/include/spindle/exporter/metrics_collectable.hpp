@@ -131,6 +131,10 @@ class MetricsCollectable final : public prometheus::Collectable {
   /// the metrics from another HTTP server. Throws std::bad_alloc when the
   /// text cannot be allocated.
   [[nodiscard]] std::string text() const;
+  /// The flight-recorder trace (Handle::write_trace) of the registered
+  /// runtime named `runtime`, or of the first registered runtime that has a
+  /// recorder when `runtime` is empty; nullopt when there is none.
+  [[nodiscard]] std::optional<std::string> trace(std::string_view runtime = {}) const;
   /// text() appended to `out`: a server that keeps `out` from scrape to
   /// scrape reuses its memory. Throws as text() (`out` then holds a prefix
   /// of whole lines).

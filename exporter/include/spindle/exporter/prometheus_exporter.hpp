@@ -108,6 +108,12 @@ class PrometheusExporter {
     std::string bind_address = "127.0.0.1:9464";
     /// The URL path that serves the metrics; starts with '/'.
     std::string path = "/metrics";
+    /// The URL path that serves the flight recorder of a registered runtime
+    /// (Handle::write_trace: Chrome trace-event JSON, for ui.perfetto.dev),
+    /// behind the same authentication as the metrics: the first runtime
+    /// registered with a recorder, or `?runtime=<name>`. 404 when none has
+    /// one. Empty: not served. Starts with '/', differs from `path`.
+    std::string trace_path = "/debug/trace";
     /// Labels on every spindle series, e.g. {{"service", "checkout"}} (see
     /// MetricsCollectable::Options::const_labels for what is accepted).
     std::map<std::string, std::string> const_labels{};

@@ -88,7 +88,7 @@ class StallDetector {
     /// spindle-stall-<pid>-<n>-worker<w>-task<id>.json; empty (default):
     /// none. Needs a runtime built with Runtime::Builder::flight_recorder
     /// (otherwise nothing is written). The directory must exist.
-    std::string trace_directory;
+    std::string trace_directory{};
     /// At most this many trace files per detector (> 0; default 16) ...
     std::size_t max_traces = 16;
     /// ... and at most one per this interval (default 10 s; 0: no limit).
