@@ -1,5 +1,49 @@
-// The worker loop. The policy (LIFO slot, stealing, parking, intervals) is
-// described at the top of scheduler.cpp; this file is its implementation.
+// The worker loop and one poll. Where runnable tasks go (LIFO slot, local
+// queue, injection queue) is described at the top of scheduler.cpp.
+//
+// ## The worker loop (worker.cpp)
+//   1. Every event_interval polls, poll the io_context without blocking
+//      (timers and I/O completions wake tasks).
+//   2. Take the next task: the injection queue first every
+//      global_queue_interval turns (so remote spawns are not starved by a
+//      busy local queue), else the LIFO slot, else the local queue, else a
+//      batch from the injection queue (len / N + 1 tasks, at most half a
+//      local queue). Poll it, then up to kMaxLifoPolls tasks from the LIFO slot.
+//   3. Nothing local: poll the io_context once and requeue the tasks that
+//      yielded meanwhile; if that gave nothing either, become a *searcher*
+//      (at most half of the workers search at once) and try to steal half
+//      of a random victim's queue, visiting every other worker, then the
+//      injection queue.
+//   4. Still nothing: park. The worker enters the sleeping list, and if it
+//      was the last searcher it checks every queue once more and wakes a
+//      worker if any holds a task (the pusher's tail store and the sleeper's
+//      state update are both seq_cst: one of the two sees the other, so no
+//      task is stranded). It then blocks in io_context::run_one(): a wake
+//      is a no-op handler posted to that io_context; a timer or I/O
+//      completion also returns from run_one, and the worker gets up if that
+//      made local work. A worker woken by another starts out searching; when
+//      a searcher finds work and was the last searcher it wakes one more, so
+//      that wake-ups chain as long as work is left.
+//   5. A worker stuck in one long poll cannot run its own io_context, so the
+//      timers and I/O registered there would wait for that poll to end even
+//      with other workers idle. A parked worker therefore also wakes every
+//      kStuckCheckPeriod (20 ms; not on a single-worker runtime) and, for
+//      any worker it finds inside the same poll as at its previous look,
+//      runs that worker's ready handlers itself (an io_context may be run by
+//      several threads); the tasks they wake are queued on the helper.
+//   6. The first such period that passes with nothing to do also trims the
+//      worker's cache of task blocks (task_alloc_trim); a single worker wakes
+//      once for that, then sleeps until something happens.
+//
+// ## One poll (Worker::poll)
+// The RUNNING bit gives the worker the frame exclusively. It resumes the
+// task's resume point (the innermost awaiter that suspended; nested Tasks
+// run inline by symmetric transfer) until control returns. If the root
+// frame is done the output is stored and the task completes; otherwise the
+// task becomes idle, unless it was woken during the poll (then it is
+// re-queued as a yield) or aborted (then its frame is destroyed now).
+// Instrumented tasks (TaskHooks) get their clock readings here; others pay
+// no clock read.
 
 #include "worker.hpp"
 
