@@ -169,6 +169,7 @@ struct alignas(128) MonitorSlot {
   std::array<SlotCounter, Histogram::kBuckets> sched_hist;
   std::array<SlotCounter, Histogram::kBuckets> idle_hist;
 };
+static_assert(sizeof(MonitorSlot) <= 8192, "a monitor's per-worker block stays within 8 KiB");
 
 /// Per-worker slots of one monitor, indexed by the worker's process-wide
 /// slot (spindle::PollStart::worker_slot, detail::worker_slot()), plus two

@@ -1,7 +1,7 @@
 // tests/monitor/monitor_support.hpp — shared helpers of the monitor tests.
 //
 //   spindle::test::ClockedRuntime   a current_thread runtime and its monitors on one ManualClock
-//   spindle::test::buckets(h)       a Histogram's non-empty buckets as text, "{6:2 13:1}"
+//   spindle::test::buckets(h)       a Histogram's non-empty buckets as text, "{93:2 172:1}"
 //   spindle::test::diff(a, b)       the fields in which two TaskMetrics / PerTaskMetrics differ
 //   spindle::test::plus(a, b)       the field-by-field sum of two interval deltas
 //   spindle::test::value/recv/yields/joined  small tasks

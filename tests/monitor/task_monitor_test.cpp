@@ -46,9 +46,10 @@ TEST(TaskMonitorTiming, ATaskIdleTenMillisecondsOnAnEventHasOneIdleOfTenMillisec
   EXPECT_EQ(m.total_idle_duration, 10ms);
   EXPECT_EQ(m.max_idle_duration, 10ms);
   EXPECT_EQ(m.mean_idle_duration(), 10ms);
-  // 10 ms = 10000 us lies in (2^13, 2^14] us: bucket 14.
-  EXPECT_EQ(Histogram::bucket_for(10ms), 14U);
-  EXPECT_EQ(buckets(m.idle_duration_histogram), "{14:1}");
+  // 10 ms lies in (9,227,469, 10,066,330] ns = (2^23 + ⌈2^23/10⌉, 2^23 + ⌈2·2^23/10⌉]:
+  // bucket 1 + 10·(23−6) + 1.
+  EXPECT_EQ(Histogram::bucket_for(10ms), 172U);
+  EXPECT_EQ(buckets(m.idle_duration_histogram), "{172:1}");
   EXPECT_EQ(m.idle_duration_histogram.sum(), 10ms);
   // Nothing else took time: two instant polls, polled as soon as woken.
   EXPECT_EQ(m.total_poll_count, 2U);
@@ -81,7 +82,7 @@ TEST(TaskMonitorTiming, AnIdleEndedByAnotherTaskIsMeasuredToThatTasksWake) {
   EXPECT_EQ(m.total_idled_count, 1U);
   EXPECT_EQ(m.total_idle_duration, 10ms);
   EXPECT_EQ(m.max_idle_duration, 10ms);
-  EXPECT_EQ(buckets(m.idle_duration_histogram), "{14:1}");
+  EXPECT_EQ(buckets(m.idle_duration_histogram), "{172:1}");
   EXPECT_EQ(m.total_poll_duration, 0ns);
   EXPECT_EQ(m.total_scheduled_duration, 0ns);  // the sender's poll ended at the wake
   TaskMetrics s = other.cumulative();
@@ -141,8 +142,8 @@ TEST(TaskMonitorTiming, ATaskQueuedBehindAFiveMillisecondPollHasALongScheduledDe
   EXPECT_EQ(m.long_delay_ratio(), 1.0);
   EXPECT_EQ(m.mean_long_delay_duration(), 5ms);
   EXPECT_EQ(m.mean_scheduled_duration(), 5ms);
-  // 5000 us lies in (2^12, 2^13] us.
-  EXPECT_EQ(buckets(m.scheduled_delay_histogram), "{13:1}");
+  // 5 ms lies in (4,613,735, 5,033,165] ns.
+  EXPECT_EQ(buckets(m.scheduled_delay_histogram), "{162:1}");
   EXPECT_EQ(m.scheduled_delay_histogram.sum(), 5ms);
   EXPECT_EQ(m.total_idled_count, 1U);
   EXPECT_EQ(m.total_idle_duration, 1ms);
@@ -208,8 +209,9 @@ TEST(TaskMonitorTiming, PollsAtOrAboveTheSlowThresholdAreSlowAndTheRestFast) {
   EXPECT_EQ(m.mean_slow_poll_duration(), 55us);
   EXPECT_EQ(m.mean_fast_poll_duration(), 44'999ns);  // 89999 / 2, truncated
   EXPECT_EQ(m.mean_poll_duration(), 49'999ns);       // 199999 / 4, truncated
-  // 40, 49.999, 50 and 60 us all lie in (32, 64] us.
-  EXPECT_EQ(buckets(m.poll_duration_histogram), "{6:4}");
+  // Each poll in its own 10%-wide bucket: 40 us in (39,322, 42,599] ns, 49.999
+  // and 50 us in (49,152, 52,429] ns, 60 us in (58,983, 62,260] ns.
+  EXPECT_EQ(buckets(m.poll_duration_histogram), "{93:1 96:2 99:1}");
   EXPECT_EQ(m.poll_duration_histogram.sum(), 199'999ns);
   EXPECT_EQ(m.total_never_yielded_count, 0U);
 }
@@ -280,7 +282,8 @@ TEST(TaskMonitorTiming, ASelfWakeStartsScheduledTimeAtTheEndOfItsPollWithoutIdle
   EXPECT_EQ(m.total_poll_duration, 20us);
   EXPECT_EQ(m.total_scheduled_count, 2U);
   EXPECT_EQ(m.total_scheduled_duration, 30us);  // 20 us → 50 us, then 0
-  EXPECT_EQ(buckets(m.scheduled_delay_histogram), "{0:1 5:1}");
+  // 0 ns in bucket 0; 30 us in (29,492, 31,130] ns.
+  EXPECT_EQ(buckets(m.scheduled_delay_histogram), "{0:1 89:1}");
   EXPECT_EQ(m.total_idled_count, 1U);  // the yield is not an idle
   EXPECT_EQ(m.total_idle_duration, 1ms);
   EXPECT_EQ(m.total_wake_count, 2U);
