@@ -392,14 +392,38 @@ std::size_t series_of(const RuntimeSeries& s, const RuntimeReading& r) noexcept 
   return 0;
 }
 
-// The `le` bounds in seconds, computed once.
-const std::array<double, Histogram::kBuckets>& bucket_bounds() {
-  static const std::array<double, Histogram::kBuckets> bounds = [] {
-    std::array<double, Histogram::kBuckets> b{};
-    for (std::size_t i = 0; i < Histogram::kFiniteBuckets; ++i) {
-      b[i] = seconds(Histogram::upper_bound(i));
+// The classic view of a spindle::Histogram (METRICS.md): one `le` per
+// power of two from 64 ns to 2^36 ns (Histogram's classic bounds, each an
+// exact bucket bound, so the cumulative counts are exact), then +Inf.
+// Exporting all 302 buckets would make every histogram 302 series.
+constexpr std::size_t kLeBuckets = Histogram::kClassicBounds + 1;
+
+/// The last Histogram bucket that `le` bucket `c` (< kLeBuckets) counts.
+constexpr std::size_t last_bucket_of_le(std::size_t c) noexcept {
+  return c < Histogram::kClassicBounds ? Histogram::classic_bucket(c) : Histogram::kBuckets - 1;
+}
+
+/// Calls `f(c, cumulative)` for each `le` bucket of `h` in order.
+template <class F>
+void for_each_le_bucket(const Histogram& h, F&& f) {
+  std::uint64_t cumulative = 0;
+  std::size_t b = 0;
+  for (std::size_t c = 0; c < kLeBuckets; ++c) {
+    for (const std::size_t last = last_bucket_of_le(c); b <= last; ++b) {
+      cumulative += h.bucket_count(b);
     }
-    b[Histogram::kFiniteBuckets] = std::numeric_limits<double>::infinity();
+    f(c, cumulative);
+  }
+}
+
+// The `le` bounds in seconds, computed once.
+const std::array<double, kLeBuckets>& bucket_bounds() {
+  static const std::array<double, kLeBuckets> bounds = [] {
+    std::array<double, kLeBuckets> b{};
+    for (std::size_t c = 0; c < Histogram::kClassicBounds; ++c) {
+      b[c] = seconds(Histogram::upper_bound(Histogram::classic_bucket(c)));
+    }
+    b[Histogram::kClassicBounds] = std::numeric_limits<double>::infinity();
     return b;
   }();
   return bounds;
@@ -438,15 +462,13 @@ void set_value(ClientMetric& m, prometheus::MetricType type, double v) {
 
 void set_histogram(ClientMetric& m, const Histogram& h) {
   const auto& bounds = bucket_bounds();
-  m.histogram.bucket.resize(Histogram::kBuckets);
-  std::uint64_t cumulative = 0;
-  for (std::size_t i = 0; i < Histogram::kBuckets; ++i) {
-    cumulative += h.bucket_count(i);
-    m.histogram.bucket[i].cumulative_count = cumulative;
-    m.histogram.bucket[i].upper_bound = bounds[i];
-  }
+  m.histogram.bucket.resize(kLeBuckets);
+  for_each_le_bucket(h, [&](std::size_t c, std::uint64_t cumulative) {
+    m.histogram.bucket[c].cumulative_count = cumulative;
+    m.histogram.bucket[c].upper_bound = bounds[c];
+  });
   // _count equals the +Inf bucket, as Prometheus requires.
-  m.histogram.sample_count = cumulative;
+  m.histogram.sample_count = m.histogram.bucket.back().cumulative_count;
   m.histogram.sample_sum = seconds(h.sum());
 }
 
@@ -483,11 +505,11 @@ std::string const_label_text(const std::map<std::string, std::string>& c) {
   return out;
 }
 
-/// The le="..." pieces of spindle's bucket bounds, formatted once.
-const std::array<std::string, Histogram::kBuckets>& le_labels() {
-  static const std::array<std::string, Histogram::kBuckets> labels = [] {
-    std::array<std::string, Histogram::kBuckets> l;
-    for (std::size_t i = 0; i < Histogram::kBuckets; ++i) {
+/// The le="..." pieces of the exported bucket bounds, formatted once.
+const std::array<std::string, kLeBuckets>& le_labels() {
+  static const std::array<std::string, kLeBuckets> labels = [] {
+    std::array<std::string, kLeBuckets> l;
+    for (std::size_t i = 0; i < kLeBuckets; ++i) {
       NumberBuffer number;
       l[i] = "le=\"" + std::string(format_label_number(number, bucket_bounds()[i])) + "\"";
     }
@@ -502,10 +524,10 @@ void write_histogram(LineWriter& w, std::string_view name, std::string_view own,
   const auto& le = le_labels();
   NumberBuffer value;
   std::uint64_t cumulative = 0;
-  for (std::size_t i = 0; i < Histogram::kBuckets; ++i) {
-    cumulative += h.bucket_count(i);
-    w.sample(name, "_bucket", {own, consts, le[i], {}}, format_count(value, cumulative));
-  }
+  for_each_le_bucket(h, [&](std::size_t c, std::uint64_t n) {
+    cumulative = n;
+    w.sample(name, "_bucket", {own, consts, le[c], {}}, format_count(value, n));
+  });
   w.sample(name, "_sum", {own, consts, {}, {}}, format_value(value, seconds(h.sum())));
   w.sample(name, "_count", {own, consts, {}, {}}, format_count(value, cumulative));
 }
@@ -663,11 +685,11 @@ std::size_t write_scrape(const ScrapeReading& reading, const std::map<std::strin
   LabelTexts workers;
   for (std::size_t w = 0; w < most_workers; ++w) workers.add("worker", std::to_string(w));
 
-  // The task families are most of the text: ~105 lines per monitor.
+  // The task families are most of the text: ~123 lines per monitor.
   std::size_t task_line_bytes = 0;
   std::size_t task_lines = 0;
   for (const FamilySpec& spec : kTaskSpecs) {
-    const std::size_t lines = spec.type == kHistogram ? Histogram::kBuckets + 2 : 2;
+    const std::size_t lines = spec.type == kHistogram ? kLeBuckets + 2 : 2;
     task_lines += lines;
     task_line_bytes += lines * (spec.name.size() + consts.size() + kLineSlack);
   }

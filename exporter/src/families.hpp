@@ -24,8 +24,9 @@
 // the kernel and faults in again on every scrape). The endpoint writes the
 // text from the reading, with each source's label block escaped once.
 //
-// Values: counts as they are; durations in seconds; histograms with one
-// bucket per finite spindle::Histogram bound (le = 2^i µs, in seconds) plus
+// Values: counts as they are; durations in seconds; histograms in the
+// classic view: one bucket per power-of-two bound of spindle::Histogram
+// (le = 2^k ns for k = 6…36, in seconds: Histogram::classic_bucket()) plus
 // the +Inf bucket, as prometheus-cpp's own histograms do.
 //
 // Thread safety: the functions keep no state between calls.

@@ -42,7 +42,7 @@
 // Cost: the string grows ahead (by an estimate, or doubling), then the
 // lines are plain copies of ready pieces into that room (the unused rest
 // is cut at the end). Each metric's label block is escaped once and reused
-// by all of its lines (28 for a spindle histogram); `le` values are
+// by all of its lines (34 for a spindle histogram); `le` values are
 // formatted once per distinct bucket bound, not per line. Nothing is
 // allocated per line.
 //

@@ -301,7 +301,7 @@ TEST_F(ExporterContract, TaskValuesMatchTheMonitorsCumulativeMetrics) {
   EXPECT_DOUBLE_EQ(s.value("spindle_task_long_delay_threshold_seconds", mon), 200e-6);
 }
 
-TEST_F(ExporterContract, HistogramsHaveTheBucketsOfSpindleHistogramInSeconds) {
+TEST_F(ExporterContract, HistogramsHaveThePowerOfTwoBucketsOfSpindleHistogramInSeconds) {
   spindle::test::ParkedTasks parked(rt_.handle(), checkout_, kTasks, kYields);
   ASSERT_TRUE(parked.wait_parked());
   const Scrape s = scrape_over_http();
@@ -316,13 +316,18 @@ TEST_F(ExporterContract, HistogramsHaveTheBucketsOfSpindleHistogramInSeconds) {
                                 ? LabelMap{{"monitor", "checkout"}}
                                 : LabelMap{{"runtime", "main"}};
     const auto buckets = s.find(std::string(family) + "_bucket", source);
-    ASSERT_EQ(buckets.size(), spindle::Histogram::kBuckets);
+    // METRICS.md: 2^k ns for k = 6…36, then +Inf — 32, not all 302 buckets.
+    ASSERT_EQ(buckets.size(), spindle::Histogram::kClassicBounds + 1);
+    ASSERT_EQ(buckets.size(), 32u);
     double previous = -1;
     for (std::size_t i = 0; i < buckets.size(); ++i) {
       const std::string& le = buckets[i].labels.at("le");
-      if (i < spindle::Histogram::kFiniteBuckets) {
-        const double bound = seconds(spindle::Histogram::upper_bound(i));
+      if (i < spindle::Histogram::kClassicBounds) {
+        const double bound =
+            seconds(spindle::Histogram::upper_bound(spindle::Histogram::classic_bucket(i)));
         EXPECT_NEAR(std::stod(le), bound, bound * 1e-12) << "le=" << le;
+        EXPECT_NEAR(std::stod(le), std::ldexp(1.0, 6 + static_cast<int>(i)) / 1e9, bound * 1e-12)
+            << "le=" << le;
       } else {
         EXPECT_EQ(le, "+Inf");
       }
@@ -332,12 +337,16 @@ TEST_F(ExporterContract, HistogramsHaveTheBucketsOfSpindleHistogramInSeconds) {
     EXPECT_EQ(buckets.back().value, s.value(std::string(family) + "_count", source));
   }
 
-  // The buckets are the monitor's own counts.
+  // The buckets are the monitor's own counts, cumulative to each exported bound.
   const auto poll_buckets =
       s.find("spindle_task_poll_duration_seconds_bucket", {{"monitor", "checkout"}});
-  for (std::size_t i = 0; i < spindle::Histogram::kBuckets; ++i) {
-    EXPECT_EQ(poll_buckets[i].value, m.poll_duration_histogram.cumulative_count(i)) << i;
+  ASSERT_EQ(poll_buckets.size(), spindle::Histogram::kClassicBounds + 1);
+  for (std::size_t i = 0; i < spindle::Histogram::kClassicBounds; ++i) {
+    EXPECT_EQ(poll_buckets[i].value,
+              m.poll_duration_histogram.cumulative_count(spindle::Histogram::classic_bucket(i)))
+        << i;
   }
+  EXPECT_EQ(poll_buckets.back().value, m.poll_duration_histogram.count());
 }
 
 TEST_F(ExporterContract, RuntimeValuesMatchItsCounters) {

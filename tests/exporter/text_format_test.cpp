@@ -180,12 +180,12 @@ std::vector<MetricFamily> nasty_families() {
 
   MetricFamily hist{"nasty_duration_seconds", "A histogram.", MetricType::Histogram, {}};
   {
-    // spindle's layout: 2^i µs, then +Inf.
+    // spindle's layout: 2^k ns for k = 6…36, then +Inf.
     ClientMetric m = with_labels({{"monitor", "we\"ird\\name\n"}, {"service", "ü"}});
     std::uint64_t cumulative = 0;
-    for (int i = 0; i < 25; ++i) {
+    for (int i = 0; i < 31; ++i) {
       cumulative += static_cast<std::uint64_t>(i * 7 % 5);
-      m.histogram.bucket.push_back({cumulative, std::ldexp(1.0, i) / 1e6});
+      m.histogram.bucket.push_back({cumulative, std::ldexp(1.0, 6 + i) / 1e9});
     }
     m.histogram.bucket.push_back({cumulative, kInf});
     m.histogram.sample_count = cumulative;
@@ -342,7 +342,7 @@ TEST(TextFormat, SpindlesOwnScrapeMatchesPrometheusCppSampleBySample) {
   const std::string ours = serialize_with_spindle(families);
   expect_same_samples(ours, serialize_with_prometheus_cpp(families));
   EXPECT_EQ(parse_scrape(ours).find("spindle_task_poll_duration_seconds_bucket").size(),
-            3 * spindle::Histogram::kBuckets);
+            3 * (spindle::Histogram::kClassicBounds + 1));
   const auto check = spindle::test::promtool_check(ours);
   EXPECT_EQ(check.exit_code, 0) << check.output;
   EXPECT_EQ(check.output, "") << "promtool findings:\n" << check.output;
@@ -393,7 +393,7 @@ TEST(ScrapeText, WritesTheSameBytesAsSerializingTheFamiliesOfTheSameReading) {
     // Not trivially equal: every family of the contract is there.
     const Scrape s = parse_scrape(direct);
     EXPECT_EQ(s.find("spindle_task_poll_duration_seconds_bucket").size(),
-              monitors.size() * spindle::Histogram::kBuckets);
+              monitors.size() * (spindle::Histogram::kClassicBounds + 1));
     EXPECT_EQ(s.find("spindle_runtime_stalls_total").size(), 2u) << "main's two workers only";
     EXPECT_EQ(s.find("spindle_runtime_poll_duration_seconds_count").size(), 1u);
     EXPECT_EQ(
@@ -566,12 +566,13 @@ TEST(TextFormat, LeAndQuantileLabelsAreWrittenAsPrometheusCppWroteThem) {
   const std::string ours = serialize_with_spindle(families);
   const std::string theirs = serialize_with_prometheus_cpp(families);
   const auto le = labels_of(ours, "le");
-  EXPECT_EQ(le.size(), 26u + 6u + 2u);
+  EXPECT_EQ(le.size(), 32u + 6u + 2u);
   EXPECT_EQ(le, labels_of(theirs, "le"));
   EXPECT_EQ(labels_of(ours, "quantile"), labels_of(theirs, "quantile"));
-  EXPECT_NE(ours.find("le=\"1e-06\""), std::string::npos);
-  EXPECT_NE(ours.find("le=\"0.000128\""), std::string::npos);
-  EXPECT_NE(ours.find("le=\"16.777216\""), std::string::npos);
+  EXPECT_NE(ours.find("le=\"6.4e-08\""), std::string::npos);
+  EXPECT_NE(ours.find("le=\"1.024e-06\""), std::string::npos);
+  EXPECT_NE(ours.find("le=\"0.000131072\""), std::string::npos);
+  EXPECT_NE(ours.find("le=\"68.719476736\""), std::string::npos);
   EXPECT_NE(ours.find("le=\"1000000\""), std::string::npos);
 }
 
@@ -609,11 +610,12 @@ std::vector<MetricFamily> monitor_like_families(int monitors) {
                                                      {"service", "bench"}};
     for (int h = 0; h < 3; ++h) {
       ClientMetric m = with_labels(labels);
-      for (int b = 0; b < 25; ++b) {
-        m.histogram.bucket.push_back({static_cast<std::uint64_t>(b * i), std::ldexp(1.0, b) / 1e6});
+      for (int b = 0; b < 31; ++b) {  // 2^k ns for k = 6…36, as spindle exports
+        m.histogram.bucket.push_back(
+            {static_cast<std::uint64_t>(b * i), std::ldexp(1.0, 6 + b) / 1e9});
       }
-      m.histogram.bucket.push_back({static_cast<std::uint64_t>(25 * i), kInf});
-      m.histogram.sample_count = static_cast<std::uint64_t>(25 * i);
+      m.histogram.bucket.push_back({static_cast<std::uint64_t>(31 * i), kInf});
+      m.histogram.sample_count = static_cast<std::uint64_t>(31 * i);
       m.histogram.sample_sum = 0.001 * i;
       hist.metric.push_back(m);
     }

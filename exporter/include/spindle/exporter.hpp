@@ -10,7 +10,8 @@
 //
 // The series, their types, labels and meaning are the contract in
 // exporter/METRICS.md (prefix `spindle_`, seconds, counters ending in
-// `_total`, histograms with the `le` bounds of spindle::Histogram).
+// `_total`, histograms with the power-of-two `le` bounds of spindle::Histogram,
+// its classic view).
 //
 // Example:
 //   #include <spindle/exporter.hpp>
