@@ -21,7 +21,9 @@ import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-BOUNDS = [(1 << i) * 1e-6 for i in range(25)]  # 1 µs .. 16.777216 s, as histogram.hpp
+# 2^k ns for k = 6..36 (64 ns .. 68.719476736 s): the exporter's classic view of
+# histogram.hpp's buckets (exporter/METRICS.md).
+BOUNDS = [(1 << k) / 1e9 for k in range(6, 37)]
 CONST = 'service="spindle-demo"'
 WORKERS = 4
 
@@ -31,7 +33,7 @@ def fmt(v):
 
 
 def le(b):
-    return "%.9g" % b
+    return repr(b)  # the shortest round-trip spelling, as the exporter writes it
 
 
 class Hist:
