@@ -576,8 +576,8 @@ void read_sources(Sources::Snapshot snapshot, ScrapeReading& out) {
   out.tasks.reserve(out.snapshot.monitors.size());
   for (const TaskMonitor& m : out.snapshot.monitors) {
     try {
-      out.tasks.push_back(ScrapeReading::Task{&m.name(), m.cumulative(), m.slow_poll_threshold(),
-                                              m.long_delay_threshold(), {}});
+      out.tasks.push_back(ScrapeReading::Task{
+          &m.name(), m.cumulative(), m.slow_poll_threshold(), m.long_delay_threshold(), {}});
     } catch (const std::exception&) {
       // As above, for one monitor.
     }

@@ -35,16 +35,16 @@ namespace spindle::detail {
 
 /// The answer to one request.
 struct Reply {
-  bool scrape = false;      // serve the metrics (the server writes the body)
-  bool trace = false;       // serve the flight-recorder trace (trace_runtime: which)
+  bool scrape = false;        // serve the metrics (the server writes the body)
+  bool trace = false;         // serve the flight-recorder trace (trace_runtime: which)
   std::string trace_runtime;  // trace: ?runtime=<name>, or empty
-  bool gzip = false;        // scrape: the client accepts a gzip body
-  bool head_only = false;   // HEAD: the head without the body
-  bool keep_alive = false;  // the connection may carry the next request
-  bool http10 = false;      // say "Connection: keep-alive" (HTTP/1.0 clients need it)
-  int status = 200;         // fixed replies: the status
-  std::string headers;      // fixed replies: extra header lines, each ending in \r\n
-  std::string_view body;    // fixed replies: a static text
+  bool gzip = false;          // scrape: the client accepts a gzip body
+  bool head_only = false;     // HEAD: the head without the body
+  bool keep_alive = false;    // the connection may carry the next request
+  bool http10 = false;        // say "Connection: keep-alive" (HTTP/1.0 clients need it)
+  int status = 200;           // fixed replies: the status
+  std::string headers;        // fixed replies: extra header lines, each ending in \r\n
+  std::string_view body;      // fixed replies: a static text
 };
 
 /// The Reply to `request` for metrics served at `path`, checking `auth`

@@ -1,7 +1,7 @@
-#include <sstream>
 #include "spindle/exporter/metrics_collectable.hpp"
 
 #include <exception>
+#include <sstream>
 #include <utility>
 
 #include "families.hpp"

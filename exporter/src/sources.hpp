@@ -76,7 +76,7 @@ class Sources {
   mutable Mutex mu_;                                            // guards the two sets below
   std::vector<RuntimeEntry> runtimes_ SPINDLE_GUARDED_BY(mu_);  // in registration order
   std::vector<TaskMonitor> monitors_ SPINDLE_GUARDED_BY(mu_);   // sorted by name, names unique
-  mutable Mutex blame_mu_;  // guards named_culprits_
+  mutable Mutex blame_mu_;                                      // guards named_culprits_
   mutable std::map<std::string, std::vector<std::string>> named_culprits_
       SPINDLE_GUARDED_BY(blame_mu_);  // monitor → its culprits with a series of their own
 };

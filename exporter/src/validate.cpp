@@ -11,8 +11,8 @@ namespace {
 
 // Labels spindle sets itself, and those Prometheus reserves for histograms
 // and summaries: a constant label with one of these names would collide.
-constexpr std::array<std::string_view, 8> kOwnLabels = {"runtime", "worker",   "monitor", "kind",
-                                                        "culprit", "encoding", "le",      "quantile"};
+constexpr std::array<std::string_view, 8> kOwnLabels = {
+    "runtime", "worker", "monitor", "kind", "culprit", "encoding", "le", "quantile"};
 
 bool is_ascii_alpha(char c) noexcept { return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z'); }
 bool is_ascii_digit(char c) noexcept { return c >= '0' && c <= '9'; }

@@ -33,10 +33,10 @@
 #include <vector>
 
 #include "spindle/monitor/task_metrics.hpp"
-#include "spindle/runtime/detail/context.hpp"
-#include "spindle/runtime/histogram.hpp"
 #include "spindle/runtime/clock.hpp"
+#include "spindle/runtime/detail/context.hpp"
 #include "spindle/runtime/detail/task_alloc.hpp"
+#include "spindle/runtime/histogram.hpp"
 #include "spindle/runtime/hooks.hpp"
 
 namespace spindle::detail {
@@ -139,8 +139,8 @@ class BlameTable {
     SlotCounter ns;       // this culprit's share so far
   };
   std::array<std::atomic<Entry*>, kEntries> entries_{};  // published in order
-  std::size_t used_ = 0;                                  // entries published (writer only)
-  SlotCounter other_ns_;                                  // culprits beyond kEntries
+  std::size_t used_ = 0;                                 // entries published (writer only)
+  SlotCounter other_ns_;                                 // culprits beyond kEntries
 };
 
 /// One worker's counters for one monitor.
@@ -191,7 +191,8 @@ class SlotTable {
       const Chunk* chunk = chunks_[index / kPerChunk].load(std::memory_order_acquire);
       if (chunk != nullptr) [[likely]] {
         MonitorSlot* slot = (*chunk)[index % kPerChunk].load(std::memory_order_acquire);
-        if (slot != nullptr) [[likely]] return slot;
+        if (slot != nullptr) [[likely]]
+          return slot;
       }
     }
     return slow_at(index);
@@ -199,7 +200,9 @@ class SlotTable {
   /// A task was instrumented (`dropped`: ended) on the calling thread: on a
   /// worker, in its slot; elsewhere (the thread that builds requests before
   /// spawning them, shutdown), in a shared counter (one atomic add).
-  void count_instrumented() noexcept { count(&MonitorSlot::instrumented, off_worker_instrumented_); }
+  void count_instrumented() noexcept {
+    count(&MonitorSlot::instrumented, off_worker_instrumented_);
+  }
   void count_dropped() noexcept { count(&MonitorSlot::dropped, off_worker_dropped_); }
   /// Adds every slot into `m` (relaxed reads; never blocks the writers).
   void sum_into(TaskMetrics& m) const;
@@ -268,15 +271,15 @@ class MonitorCore {
   /// since its previous call.
   std::chrono::nanoseconds take_idle_max(IntervalReader* reader);
 
-  const std::string name_;                          // the monitor's name
-  const std::uint64_t id_;                          // process-unique, non-zero
-  const std::int64_t slow_poll_ns_;                 // slow poll threshold
-  const std::int64_t long_delay_ns_;                // long delay threshold
-  const std::int64_t stall_ns_;                     // never-yielded threshold
-  const std::function<Instant()> clock_;            // injected clock, or empty
+  const std::string name_;                                        // the monitor's name
+  const std::uint64_t id_;                                        // process-unique, non-zero
+  const std::int64_t slow_poll_ns_;                               // slow poll threshold
+  const std::int64_t long_delay_ns_;                              // long delay threshold
+  const std::int64_t stall_ns_;                                   // never-yielded threshold
+  const std::function<Instant()> clock_;                          // injected clock, or empty
   const std::function<void(const PerTaskMetrics&)> on_finished_;  // or empty
-  const Instant created_;                           // for TaskMetrics::elapsed
-  SlotTable slots_;                                 // the counters
+  const Instant created_;                                         // for TaskMetrics::elapsed
+  SlotTable slots_;                                               // the counters
 
  private:
   std::atomic<std::int64_t> refs_{1};  // owners
@@ -304,7 +307,6 @@ class TaskProbe final : public TaskHooks {
   static void* operator new(std::size_t size) { return task_alloc(size); }
   static void operator delete(void* p, std::size_t size) noexcept { task_free(p, size); }
 
-
   void on_spawn(const TaskInfo& info, Instant now) noexcept override;
   void on_poll_start(const PollStart& poll) noexcept override;
   void on_poll_end(Instant now, bool ready) noexcept override;
@@ -330,16 +332,16 @@ class TaskProbe final : public TaskHooks {
     std::atomic<std::int64_t> v_{0};  // written by the thread handling the task's current event
   };
 
-  MonitorCore* const core_;         // counted reference
-  const Instant instrumented_at_;   // start of the first-poll delay
+  MonitorCore* const core_;        // counted reference
+  const Instant instrumented_at_;  // start of the first-poll delay
   // Event state (one event at a time: the runtime orders the calls).
-  Instant poll_start_{};            // start of the poll in progress
-  Instant last_poll_end_{};         // end of the last poll (start of idle)
+  Instant poll_start_{};              // start of the poll in progress
+  Instant last_poll_end_{};           // end of the last poll (start of idle)
   MonitorSlot* poll_slot_ = nullptr;  // the slot of the worker running the current poll
   bool dropped_ = false;              // on_drop ran
   // Per-task figures (read by task_metrics() from any thread).
   std::atomic<TaskId> id_{0};
-  SourceLocation location_;         // set at on_spawn, read after (ordered by the spawn)
+  SourceLocation location_;           // set at on_spawn, read after (ordered by the spawn)
   std::atomic<bool> located_{false};  // location_ is set
   Field polls_;
   Field busy_ns_;

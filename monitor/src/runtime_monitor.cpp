@@ -97,7 +97,8 @@ RuntimeMetrics RuntimeMonitor::between(const RuntimeCounters& earlier,
   }
   m.total_park_count = parks.total, m.max_park_count = parks.max, m.min_park_count = parks.min;
   m.total_noop_count = noops.total, m.max_noop_count = noops.max, m.min_noop_count = noops.min;
-  m.total_steal_count = steals.total, m.max_steal_count = steals.max, m.min_steal_count = steals.min;
+  m.total_steal_count = steals.total, m.max_steal_count = steals.max,
+  m.min_steal_count = steals.min;
   m.total_steal_operations = steal_ops.total, m.max_steal_operations = steal_ops.max,
   m.min_steal_operations = steal_ops.min;
   m.total_local_schedule_count = local.total, m.max_local_schedule_count = local.max,
@@ -105,7 +106,8 @@ RuntimeMetrics RuntimeMonitor::between(const RuntimeCounters& earlier,
   m.total_overflow_count = overflows.total, m.max_overflow_count = overflows.max,
   m.min_overflow_count = overflows.min;
   m.total_polls_count = polls.total, m.max_polls_count = polls.max, m.min_polls_count = polls.min;
-  m.total_busy_duration = busy.total, m.max_busy_duration = busy.max, m.min_busy_duration = busy.min;
+  m.total_busy_duration = busy.total, m.max_busy_duration = busy.max,
+  m.min_busy_duration = busy.min;
   m.total_local_queue_depth = depth.total, m.max_local_queue_depth = depth.max,
   m.min_local_queue_depth = depth.min;
   return m;

@@ -1,7 +1,6 @@
 #include "spindle/monitor/stall_detector.hpp"
 
 #include <pthread.h>
-
 #include <unistd.h>
 
 #include <cstdio>
@@ -13,8 +12,8 @@
 namespace spindle {
 
 std::string StallReport::describe() const {
-  std::string s = "worker " + std::to_string(worker) + " has been polling task " +
-                  std::to_string(task) + " (";
+  std::string s =
+      "worker " + std::to_string(worker) + " has been polling task " + std::to_string(task) + " (";
   if (!monitor.empty()) s += "monitor \"" + monitor + "\", ";
   s += "spawned at " + std::string(location.file_name()) + ":" + std::to_string(location.line());
   if (location.function_name()[0] != '\0') s += " in " + std::string(location.function_name());
@@ -29,17 +28,19 @@ StallDetector::StallDetector(Handle runtime, Options options)
     : runtime_(std::move(runtime)), options_(std::move(options)) {
   if (!runtime_.valid()) throw UsageError("spindle: StallDetector needs a valid runtime Handle");
   if (options_.threshold.count() <= 0) {
-    throw ConfigError("spindle: StallDetector: threshold = " +
-                      std::to_string(options_.threshold.count()) +
-                      " ns is out of range: must be positive");
+    throw ConfigError(
+        "spindle: StallDetector: threshold = " + std::to_string(options_.threshold.count()) +
+        " ns is out of range: must be positive");
   }
   if (options_.period.count() < 0) {
-    throw ConfigError("spindle: StallDetector: period = " + std::to_string(options_.period.count()) +
-                      " ns is out of range: must not be negative (0 = threshold / 4)");
+    throw ConfigError(
+        "spindle: StallDetector: period = " + std::to_string(options_.period.count()) +
+        " ns is out of range: must not be negative (0 = threshold / 4)");
   }
   if (options_.max_traces == 0) {
-    throw ConfigError("spindle: StallDetector: max_traces = 0 is out of range: must be positive "
-                      "(leave trace_directory empty for no traces)");
+    throw ConfigError(
+        "spindle: StallDetector: max_traces = 0 is out of range: must be positive "
+        "(leave trace_directory empty for no traces)");
   }
   if (options_.min_trace_interval.count() < 0) {
     throw ConfigError("spindle: StallDetector: min_trace_interval = " +
@@ -47,8 +48,8 @@ StallDetector::StallDetector(Handle runtime, Options options)
                       " ns is out of range: must not be negative");
   }
   if (options_.period.count() == 0) {
-    options_.period = std::max<std::chrono::nanoseconds>(options_.threshold / 4,
-                                                         std::chrono::microseconds(100));
+    options_.period =
+        std::max<std::chrono::nanoseconds>(options_.threshold / 4, std::chrono::microseconds(100));
   }
   const std::size_t n = runtime_.num_workers();
   tracked_.resize(n);
@@ -146,12 +147,12 @@ std::string StallDetector::write_stall_trace(const StallReport& r, Instant t) {
 
 void StallDetector::check_monitor(const TaskMonitor& monitor) const {
   if (options_.threshold >= monitor.slow_poll_threshold()) return;
-  throw ConfigError("spindle: StallDetector: threshold = " +
-                    std::to_string(options_.threshold.count()) +
-                    " ns is below the slow_poll_threshold of TaskMonitor \"" + monitor.name() +
-                    "\" (" + std::to_string(monitor.slow_poll_threshold().count()) +
-                    " ns): a stall must also count as a slow poll (raise the detector's "
-                    "threshold or lower the monitor's)");
+  throw ConfigError(
+      "spindle: StallDetector: threshold = " + std::to_string(options_.threshold.count()) +
+      " ns is below the slow_poll_threshold of TaskMonitor \"" + monitor.name() + "\" (" +
+      std::to_string(monitor.slow_poll_threshold().count()) +
+      " ns): a stall must also count as a slow poll (raise the detector's "
+      "threshold or lower the monitor's)");
 }
 
 std::vector<std::uint64_t> StallDetector::stall_counts() const {

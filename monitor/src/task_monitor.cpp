@@ -10,8 +10,8 @@
 #include <vector>
 
 #include "monitor_core.hpp"
-#include "spindle/runtime/detail/groups.hpp"
 #include "spindle/runtime/clock.hpp"
+#include "spindle/runtime/detail/groups.hpp"
 
 namespace spindle {
 namespace detail {
@@ -34,7 +34,8 @@ std::vector<DelayBlame> sorted_blame(const std::map<std::string, std::uint64_t>&
   std::vector<DelayBlame> v;
   v.reserve(totals.size());
   for (const auto& [name, ns] : totals) {
-    if (ns != 0) v.push_back(DelayBlame{name, std::chrono::nanoseconds(static_cast<std::int64_t>(ns))});
+    if (ns != 0)
+      v.push_back(DelayBlame{name, std::chrono::nanoseconds(static_cast<std::int64_t>(ns))});
   }
   std::stable_sort(v.begin(), v.end(), [](const DelayBlame& a, const DelayBlame& b) {
     return a.duration > b.duration;
@@ -533,11 +534,11 @@ TaskMonitor TaskMonitor::Builder::build() const {
   if (stall_ < slow_poll_) {
     // A poll that ran past the stall threshold would not be a slow poll:
     // never-yielded polls must be a subset of the slow ones.
-    throw ConfigError("spindle: TaskMonitor::Builder: stall_threshold = " +
-                      std::to_string(stall_.count()) + " ns is below slow_poll_threshold = " +
-                      std::to_string(slow_poll_.count()) +
-                      " ns: a stalled poll must also count as slow (raise stall_threshold or "
-                      "lower slow_poll_threshold)");
+    throw ConfigError(
+        "spindle: TaskMonitor::Builder: stall_threshold = " + std::to_string(stall_.count()) +
+        " ns is below slow_poll_threshold = " + std::to_string(slow_poll_.count()) +
+        " ns: a stalled poll must also count as slow (raise stall_threshold or "
+        "lower slow_poll_threshold)");
   }
   return TaskMonitor(
       new detail::MonitorCore(name_, slow_poll_, long_delay_, stall_, clock_, on_finished_));

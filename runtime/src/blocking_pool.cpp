@@ -10,8 +10,8 @@
 
 namespace spindle::detail {
 
-BlockingPool::BlockingPool(Core& core, std::size_t max_threads,
-                           std::chrono::nanoseconds keep_alive, std::string thread_name)
+BlockingPool::BlockingPool(Core& core, std::size_t max_threads, std::chrono::nanoseconds keep_alive,
+                           std::string thread_name)
     : core_(core),
       max_threads_(max_threads),
       keep_alive_(keep_alive),

@@ -80,23 +80,23 @@ class BlockingPool {
   void thread_main(std::size_t id);
   void run(CellBase* cell) noexcept;
 
-  Core& core_;                                 // completes the cells
-  const std::size_t max_threads_;              // cap on threads
-  const std::chrono::nanoseconds keep_alive_;  // idle time before a thread exits
-  const std::string thread_name_;              // thread name prefix
-  Mutex mu_;                                   // guards everything below it
-  std::condition_variable_any cv_;             // jobs queued / shutdown / thread exit
+  Core& core_;                                           // completes the cells
+  const std::size_t max_threads_;                        // cap on threads
+  const std::chrono::nanoseconds keep_alive_;            // idle time before a thread exits
+  const std::string thread_name_;                        // thread name prefix
+  Mutex mu_;                                             // guards everything below it
+  std::condition_variable_any cv_;                       // jobs queued / shutdown / thread exit
   std::deque<CellBase*> queue_ SPINDLE_GUARDED_BY(mu_);  // jobs not yet started
   std::unordered_map<std::size_t, std::thread> threads_ SPINDLE_GUARDED_BY(mu_);  // live threads
   std::optional<std::thread> last_exited_ SPINDLE_GUARDED_BY(mu_);  // to join, exited on its own
-  std::size_t next_id_ SPINDLE_GUARDED_BY(mu_) = 0;      // thread ids
-  std::size_t idle_ SPINDLE_GUARDED_BY(mu_) = 0;         // threads waiting for a job
-  std::size_t notified_ SPINDLE_GUARDED_BY(mu_) = 0;     // wake-ups sent and not yet taken
-  std::size_t running_ SPINDLE_GUARDED_BY(mu_) = 0;      // jobs being run now
-  bool shutdown_ SPINDLE_GUARDED_BY(mu_) = false;        // no more jobs
-  std::atomic<std::size_t> num_threads_{0};   // mirror of threads_.size() for counters
-  std::atomic<std::size_t> num_idle_{0};      // mirror of idle_
-  std::atomic<std::size_t> queue_depth_{0};   // mirror of queue_.size()
+  std::size_t next_id_ SPINDLE_GUARDED_BY(mu_) = 0;                 // thread ids
+  std::size_t idle_ SPINDLE_GUARDED_BY(mu_) = 0;                    // threads waiting for a job
+  std::size_t notified_ SPINDLE_GUARDED_BY(mu_) = 0;  // wake-ups sent and not yet taken
+  std::size_t running_ SPINDLE_GUARDED_BY(mu_) = 0;   // jobs being run now
+  bool shutdown_ SPINDLE_GUARDED_BY(mu_) = false;     // no more jobs
+  std::atomic<std::size_t> num_threads_{0};           // mirror of threads_.size() for counters
+  std::atomic<std::size_t> num_idle_{0};              // mirror of idle_
+  std::atomic<std::size_t> queue_depth_{0};           // mirror of queue_.size()
 };
 
 }  // namespace spindle::detail

@@ -91,8 +91,7 @@ Instant clock_now() noexcept {
   const int mode = g_clock.mode.load(std::memory_order_acquire);
   if (mode == kTsc) [[likely]] {
     std::uint64_t ticks = __rdtsc() - g_clock.base_tsc;
-    auto ns = static_cast<std::int64_t>(
-        (static_cast<U128>(ticks) * g_clock.mult) >> 32);
+    auto ns = static_cast<std::int64_t>((static_cast<U128>(ticks) * g_clock.mult) >> 32);
     return from_ns(g_clock.base_ns + ns);
   }
   if (mode == kSteady) return Steady::now();
@@ -124,8 +123,8 @@ Instant clock_now() noexcept {
     if (ticks == 0) {
       g_clock.mode.store(kSteady, std::memory_order_release);
     } else {
-      g_clock.mult = static_cast<std::uint64_t>(
-          (static_cast<U128>(ns - g_clock.base_ns) << 32) / ticks);
+      g_clock.mult =
+          static_cast<std::uint64_t>((static_cast<U128>(ns - g_clock.base_ns) << 32) / ticks);
       // release: publishes mult with the mode.
       g_clock.mode.store(kTsc, std::memory_order_release);
     }

@@ -3,10 +3,9 @@
 
 #include "flight_recorder.hpp"
 
-#include <chrono>
-
 #include <algorithm>
 #include <bit>
+#include <chrono>
 #include <cinttypes>
 #include <cstdio>
 #include <ostream>
@@ -22,8 +21,7 @@
 namespace spindle::detail {
 
 FlightRecorder::FlightRecorder(std::size_t capacity)
-    : mask_(std::bit_ceil(std::max<std::size_t>(capacity, 64)) - 1),
-      slots_(new Slot[mask_ + 1]) {}
+    : mask_(std::bit_ceil(std::max<std::size_t>(capacity, 64)) - 1), slots_(new Slot[mask_ + 1]) {}
 
 std::vector<TraceEvent> FlightRecorder::snapshot() const {
   // acquire: every slot below `before` was fully written.

@@ -42,7 +42,7 @@ struct TraceEvent {
   std::uint64_t task = 0;   // task id (0: none)
   std::uint64_t group = 0;  // the task's monitor id (0: none)
   TraceKind kind{};
-  std::uint32_t arg = 0;    // kind-specific (see TraceKind)
+  std::uint32_t arg = 0;  // kind-specific (see TraceKind)
 };
 
 class FlightRecorder {
@@ -101,8 +101,8 @@ class FlightRecorder {
     return e;
   }
 
-  std::size_t mask_;                 // capacity - 1
-  std::unique_ptr<Slot[]> slots_;    // the ring
+  std::size_t mask_;                    // capacity - 1
+  std::unique_ptr<Slot[]> slots_;       // the ring
   std::atomic<std::uint64_t> head_{0};  // events ever written; written by the worker only
 };
 

@@ -78,11 +78,11 @@ class Idle {
     std::atomic<bool> value{false};  // written under mu_, read by the worker lock-free
   };
 
-  const std::size_t num_workers_;                           // fixed at construction
-  std::atomic<std::uint32_t> state_;                        // (num_unparked << 16) | num_searching
-  Mutex mu_;                                                // guards sleepers_
+  const std::size_t num_workers_;     // fixed at construction
+  std::atomic<std::uint32_t> state_;  // (num_unparked << 16) | num_searching
+  Mutex mu_;                          // guards sleepers_
   std::vector<std::size_t> sleepers_ SPINDLE_GUARDED_BY(mu_);  // asleep, most recent last
-  std::unique_ptr<ParkedFlag[]> parked_;                    // per worker: in sleepers_
+  std::unique_ptr<ParkedFlag[]> parked_;                       // per worker: in sleepers_
 };
 
 }  // namespace spindle::detail

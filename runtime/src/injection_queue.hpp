@@ -77,7 +77,7 @@ class InjectionQueue {
   }
 
  private:
-  Mutex mu_;                                       // guards the list and closed_
+  Mutex mu_;                                          // guards the list and closed_
   CellBase* head_ SPINDLE_GUARDED_BY(mu_) = nullptr;  // oldest task
   CellBase* tail_ SPINDLE_GUARDED_BY(mu_) = nullptr;  // newest task
   bool closed_ SPINDLE_GUARDED_BY(mu_) = false;       // shutdown began

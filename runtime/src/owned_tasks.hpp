@@ -50,10 +50,10 @@ class OwnedTasks {
 
  private:
   struct alignas(128) Shard {
-    Mutex mu;                                      // guards the list and closed
+    Mutex mu;                                         // guards the list and closed
     CellBase* head SPINDLE_GUARDED_BY(mu) = nullptr;  // first listed task
     bool closed SPINDLE_GUARDED_BY(mu) = false;       // shutdown began
-    std::atomic<std::size_t> count{0};             // listed tasks; written under mu
+    std::atomic<std::size_t> count{0};                // listed tasks; written under mu
   };
 
   Shard& shard_for(const CellBase* task) noexcept { return shards_[task->owned_shard_]; }

@@ -3,15 +3,13 @@
 
 #include "spindle/runtime/runtime.hpp"
 
-#include "spindle/runtime/use_task.hpp"
-
-
 #include <algorithm>
 #include <bit>
 #include <string>
 #include <thread>
 
 #include "scheduler.hpp"
+#include "spindle/runtime/use_task.hpp"
 #include "worker.hpp"
 
 namespace spindle {
@@ -83,9 +81,7 @@ void Handle::write_trace(std::ostream& os) const { require_core()->write_trace(o
 std::size_t Handle::flight_recorder_events() const {
   return require_core()->config().flight_recorder_events;
 }
-Executor Handle::executor() const {
-  return require_core()->next_executor();
-}
+Executor Handle::executor() const { return require_core()->next_executor(); }
 
 Executor this_executor() {
   detail::Worker* worker = detail::tls_context.worker;

@@ -44,9 +44,9 @@
 #include <pthread.h>
 
 #include <algorithm>
-#include <mutex>
 #include <cstdio>
 #include <cstdlib>
+#include <mutex>
 #include <string>
 
 #include "spindle/runtime/detail/context.hpp"
@@ -88,7 +88,6 @@ Core::Core(Config config)
       blocking_(*this, config_.max_blocking_threads, config_.thread_keep_alive,
                 config_.thread_name),
       started_(now()) {
-
   workers_.reserve(config_.workers);
   for (std::size_t i = 0; i < config_.workers; ++i) {
     workers_.push_back(std::make_unique<Worker>(*this, i));
@@ -224,14 +223,14 @@ std::vector<TaskSnapshot> Core::dump() const {
 }
 
 Executor Core::next_executor() {
-  if (is_shutdown()) throw RuntimeShutdown("spindle: Handle::executor(): the runtime has shut down");
+  if (is_shutdown())
+    throw RuntimeShutdown("spindle: Handle::executor(): the runtime has shut down");
 
   std::size_t i = next_executor_.fetch_add(1, std::memory_order_relaxed) % workers_.size();
   return workers_[i]->executor();
 }
 
 RuntimeCounters Core::counters() const {
-
   RuntimeCounters c;
   c.workers.reserve(workers_.size());
   for (const auto& w : workers_) c.workers.push_back(w->snapshot());

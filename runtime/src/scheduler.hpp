@@ -2,6 +2,7 @@
 // the top of scheduler.cpp.
 #pragma once
 
+#include <asio/io_context.hpp>
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
@@ -19,17 +20,12 @@
 #include "blocking_pool.hpp"
 #include "idle.hpp"
 #include "injection_queue.hpp"
-#include "spindle/runtime/detail/mutex.hpp"
-#include <asio/io_context.hpp>
-
-#include "spindle/runtime/executor.hpp"
-
 #include "owned_tasks.hpp"
-
 #include "spindle/runtime/clock.hpp"
 #include "spindle/runtime/counters.hpp"
-
+#include "spindle/runtime/detail/mutex.hpp"
 #include "spindle/runtime/detail/task_cell.hpp"
+#include "spindle/runtime/executor.hpp"
 #include "spindle/runtime/hooks.hpp"
 
 namespace spindle::detail {
@@ -38,20 +34,20 @@ class Worker;
 
 /// Validated settings (Runtime::Builder::build checks them).
 struct Config {
-  bool current_thread = false;                 // one worker, driven by block_on
-  std::size_t workers = 1;                     // number of workers
-  std::string thread_name = "spindle";  // thread name prefix
-  std::function<void()> on_thread_start;       // per worker thread, at start
-  std::function<void()> on_thread_stop;        // per worker thread, at exit
-  std::uint32_t global_queue_interval = 61;    // polls between injection-queue-first checks
-  std::uint32_t event_interval = 61;           // polls between io_context polls
-  std::uint32_t local_queue_capacity = 256;    // power of two
-  bool lifo_slot = true;                       // LIFO slot enabled
-  std::uint32_t budget = 128;  // cooperative budget per poll; UINT32_MAX = off
-  std::size_t max_blocking_threads = 512;                          // blocking pool cap
+  bool current_thread = false;               // one worker, driven by block_on
+  std::size_t workers = 1;                   // number of workers
+  std::string thread_name = "spindle";       // thread name prefix
+  std::function<void()> on_thread_start;     // per worker thread, at start
+  std::function<void()> on_thread_stop;      // per worker thread, at exit
+  std::uint32_t global_queue_interval = 61;  // polls between injection-queue-first checks
+  std::uint32_t event_interval = 61;         // polls between io_context polls
+  std::uint32_t local_queue_capacity = 256;  // power of two
+  bool lifo_slot = true;                     // LIFO slot enabled
+  std::uint32_t budget = 128;                // cooperative budget per poll; UINT32_MAX = off
+  std::size_t max_blocking_threads = 512;    // blocking pool cap
   std::chrono::nanoseconds thread_keep_alive = std::chrono::seconds(10);  // idle pool thread life
-  std::function<Instant()> clock;              // injected clock, or empty
-  bool poll_timing = false;  // time every poll and wake (dump(), runtime histograms)
+  std::function<Instant()> clock;          // injected clock, or empty
+  bool poll_timing = false;                // time every poll and wake (dump(), runtime histograms)
   std::size_t flight_recorder_events = 0;  // per-worker trace ring; 0: no recorder
   bool time_every_poll = false;  // poll_timing or a recorder: stamp every wake, time every poll
   std::function<void(TaskId, std::exception_ptr)> on_unhandled_exception;  // or empty
@@ -120,9 +116,7 @@ class Core {
     return shutdown_.load(std::memory_order_acquire);
   }
   /// The runtime clock.
-  [[nodiscard]] Instant now() const {
-    return config_.clock ? config_.clock() : clock_now();
-  }
+  [[nodiscard]] Instant now() const { return config_.clock ? config_.clock() : clock_now(); }
 
   // ---- entry points of Runtime / Handle ----------------------------------------
   /// current_thread: runs worker 0 on this thread until `target` completes.

@@ -36,16 +36,15 @@
 //      Waker somewhere. Those cells are complete, so using them never
 //      touches the workers again.
 
-#include "scheduler.hpp"
-
 #include <algorithm>
 #include <chrono>
-#include <optional>
-#include <thread>
 #include <cstdio>
 #include <exception>
+#include <optional>
 #include <string>
+#include <thread>
 
+#include "scheduler.hpp"
 #include "spindle/runtime/detail/context.hpp"
 #include "spindle/runtime/errors.hpp"
 #include "spindle/runtime/join_handle.hpp"

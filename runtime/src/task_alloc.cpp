@@ -48,12 +48,12 @@ namespace spindle::detail {
 
 namespace {
 
-constexpr std::size_t kGranule = 64;                // size-class step
-constexpr std::size_t kClasses = 16;                // 64 B … 1 KiB of payload
+constexpr std::size_t kGranule = 64;  // size-class step
+constexpr std::size_t kClasses = 16;  // 64 B … 1 KiB of payload
 constexpr std::size_t kMaxPayload = kClasses * kGranule;
-constexpr std::size_t kCacheBytes = 4 * 1024 * 1024;   // cached per class and heap while busy
-constexpr std::size_t kIdleCacheBytes = 256 * 1024;    // what trim() keeps per class
-constexpr std::size_t kHeaderSize = 16;             // keeps the payload 16-byte aligned
+constexpr std::size_t kCacheBytes = 4 * 1024 * 1024;  // cached per class and heap while busy
+constexpr std::size_t kIdleCacheBytes = 256 * 1024;   // what trim() keeps per class
+constexpr std::size_t kHeaderSize = 16;               // keeps the payload 16-byte aligned
 
 #if defined(SPINDLE_SANITIZER_BUILD)
 constexpr bool kHeapsEnabled = false;
@@ -99,8 +99,8 @@ struct Heap {
   std::array<Remote, kClasses> remote{};
 };
 
-std::mutex g_abandoned_mutex;           // constant-initialized, trivially destroyed
-Heap* g_abandoned = nullptr;            // guarded by g_abandoned_mutex
+std::mutex g_abandoned_mutex;  // constant-initialized, trivially destroyed
+Heap* g_abandoned = nullptr;   // guarded by g_abandoned_mutex
 
 /// The calling thread's heap; constant-initialized so that reaching it is one TLS load.
 thread_local Heap* tls_heap = nullptr;
@@ -164,7 +164,6 @@ void settle(Heap& h) noexcept {
   }
 }
 
-
 /// Empties a heap completely (owner only, at thread exit).
 void drain(Heap& h) noexcept {
   collect_all(h);
@@ -195,7 +194,8 @@ thread_local HeapExit tls_heap_exit;
 /// The calling thread's heap, adopting an abandoned one or making one on first use;
 /// nullptr once the thread is exiting.
 Heap* this_heap() {
-  if (Heap* h = tls_heap) [[likely]] return h;
+  if (Heap* h = tls_heap) [[likely]]
+    return h;
   if (tls_exited) return nullptr;
   (void)&tls_heap_exit;  // arms the exit hook for this thread
   Heap* h = nullptr;
@@ -273,8 +273,8 @@ void task_free(void* p, std::size_t size) noexcept {
   FreeBlock* top = head.load(std::memory_order_relaxed);
   do {
     b->next = top;
-  } while (!head.compare_exchange_weak(top, b, std::memory_order_release,
-                                       std::memory_order_relaxed));
+  } while (
+      !head.compare_exchange_weak(top, b, std::memory_order_release, std::memory_order_relaxed));
 }
 
 void task_alloc_trim() noexcept {

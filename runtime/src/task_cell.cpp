@@ -5,11 +5,11 @@
 #include <string>
 
 #include "scheduler.hpp"
-#include "task_state.hpp"
 #include "spindle/runtime/detail/context.hpp"
 #include "spindle/runtime/join_handle.hpp"
 #include "spindle/runtime/yield.hpp"
 #include "spindle/sync/oneshot.hpp"
+#include "task_state.hpp"
 #include "thread_notifier.hpp"
 #include "worker.hpp"
 

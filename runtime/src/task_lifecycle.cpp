@@ -3,13 +3,12 @@
 // the hooks' on_drop), deallocation, and unobserved exceptions. The state
 // transitions themselves are in task_state.hpp.
 
-#include "scheduler.hpp"
-
 #include <algorithm>
 #include <cstdio>
 #include <exception>
 #include <string>
 
+#include "scheduler.hpp"
 #include "spindle/runtime/detail/context.hpp"
 #include "spindle/runtime/errors.hpp"
 #include "spindle/runtime/join_handle.hpp"

@@ -143,7 +143,7 @@ inline RunTransition transition_to_running(CellBase* task) noexcept {
     // whatever the waker published before waking, are visible to this poll.
     next = (cur & ~kNotified) | kRunning;
     return state::Decision<RunTransition>{(cur & kCancelled) != 0 ? RunTransition::kAbort
-                                                                   : RunTransition::kRun};
+                                                                  : RunTransition::kRun};
   });
 }
 
@@ -175,9 +175,9 @@ inline IdleTransition transition_to_idle(CellBase* task, bool yielded) noexcept 
 /// false when it is idle until that handler's wake.
 inline bool transition_to_idle_cancelling(CellBase* task) noexcept {
   return state::update<bool>(task, [](std::uint64_t cur, std::uint64_t& next) {
-    state::require((cur & (kRunning | kCancelled)) == (kRunning | kCancelled) &&
-                       (cur & kComplete) == 0,
-                   "to_idle_cancelling needs RUNNING and CANCELLED", cur);
+    state::require(
+        (cur & (kRunning | kCancelled)) == (kRunning | kCancelled) && (cur & kComplete) == 0,
+        "to_idle_cancelling needs RUNNING and CANCELLED", cur);
     const bool requeue = (cur & kNotified) != 0;
     next = cur & ~kRunning;
     if (!requeue) next -= kRefOne;  // never the last: the owned list holds one

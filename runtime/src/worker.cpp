@@ -109,7 +109,6 @@ std::int64_t ns_of(Instant t) noexcept {
 
 }  // namespace
 
-
 Worker::Worker(Core& core, std::size_t index)
     : core_(core),
       index_(index),
@@ -298,8 +297,8 @@ void Worker::poll(CellBase* task) noexcept {
     start = boundary_valid_ ? boundary_ : core_.now();
     if (recorder_ != nullptr) {
       if (task->wake_kind_ != WakeKind::kFirstPoll) {
-        const std::uint32_t how = (task->wake_kind_ == WakeKind::kFromIdle ? 1U : 2U) |
-                                  (task->wake_self_ ? 4U : 0U);
+        const std::uint32_t how =
+            (task->wake_kind_ == WakeKind::kFromIdle ? 1U : 2U) | (task->wake_self_ ? 4U : 0U);
         recorder_->record(TraceKind::kWake, ns_of(task->woken_at_), task->id_, task->group_id_,
                           how);
       }
@@ -546,7 +545,6 @@ void Worker::maintenance() {
   flush_deferred();
 }
 
-
 void Worker::poll_io() {
   const std::size_t handlers = host_->io().poll();
   // Even an I/O check that ran nothing took time (the reactor's epoll_wait):
@@ -554,7 +552,6 @@ void Worker::poll_io() {
   boundary_valid_ = false;
   count_io(handlers);
 }
-
 
 void Worker::count_io(std::size_t handlers) noexcept {
   // Handlers that ran, less our own wake-up posts: timer and I/O completions.
@@ -583,8 +580,9 @@ void Worker::close_busy(Instant now, bool reopen) noexcept {
   busy_since_ = now;
   stats_.busy_seq.store(stats_.busy_seq.load(std::memory_order_relaxed) + 1,
                         std::memory_order_relaxed);
-  stats_.busy_ns.store(stats_.busy_ns.load(std::memory_order_relaxed) + static_cast<std::uint64_t>(d),
-                       std::memory_order_release);
+  stats_.busy_ns.store(
+      stats_.busy_ns.load(std::memory_order_relaxed) + static_cast<std::uint64_t>(d),
+      std::memory_order_release);
   stats_.busy_since_ns.store(now.time_since_epoch().count(), std::memory_order_release);
   stats_.busy_open.store(reopen, std::memory_order_release);
   stats_.busy_seq.store(stats_.busy_seq.load(std::memory_order_relaxed) + 1,

@@ -2,12 +2,9 @@
 // The loop's policy is described at the top of scheduler.cpp.
 #pragma once
 
+#include <array>
 #include <asio/executor_work_guard.hpp>
 #include <asio/io_context.hpp>
-
-#include "spindle/runtime/executor.hpp"
-#include "spindle/runtime/time.hpp"
-#include <array>
 #include <atomic>
 #include <cstddef>
 #include <cstdint>
@@ -20,6 +17,8 @@
 #include "relaxed_counter.hpp"
 #include "spindle/runtime/counters.hpp"
 #include "spindle/runtime/detail/task_cell.hpp"
+#include "spindle/runtime/executor.hpp"
+#include "spindle/runtime/time.hpp"
 
 namespace spindle::detail {
 
@@ -42,9 +41,9 @@ struct alignas(128) WorkerStats {
   // fields (release), makes it even (release); readers retry until they read
   // the same even value before and after the fields (acquire loads).
   std::atomic<std::uint64_t> busy_seq{0};
-  std::atomic<std::uint64_t> busy_ns{0};        // closed busy periods
-  std::atomic<std::int64_t> busy_since_ns{0};   // start of the open period (clock epoch ns)
-  std::atomic<bool> busy_open{false};           // a busy period is open
+  std::atomic<std::uint64_t> busy_ns{0};       // closed busy periods
+  std::atomic<std::int64_t> busy_since_ns{0};  // start of the open period (clock epoch ns)
+  std::atomic<bool> busy_open{false};          // a busy period is open
   RelaxedCounter spawns;
   // Poll timing only: runtime-wide distributions (Histogram's buckets).
   std::array<RelaxedCounter, Histogram::kBuckets> poll_hist;
@@ -59,12 +58,12 @@ struct alignas(128) WorkerStats {
 /// fields it read (with acquire loads) between two equal odd readings of
 /// `seq`. Plain movs on x86: a handful per poll, on the worker's own line.
 struct alignas(128) PollBeacon {
-  std::atomic<std::uint64_t> seq{0};                // odd while a poll runs
-  std::atomic<TaskId> task{0};                      // the task being polled
-  std::atomic<const char*> file{""};                // its spawn location (static strings)
-  std::atomic<unsigned> line{0};                    //   "
-  std::atomic<const char*> function{""};            //   "
-  std::atomic<std::uint64_t> group{0};              // its hooks' group id (0: none)
+  std::atomic<std::uint64_t> seq{0};      // odd while a poll runs
+  std::atomic<TaskId> task{0};            // the task being polled
+  std::atomic<const char*> file{""};      // its spawn location (static strings)
+  std::atomic<unsigned> line{0};          //   "
+  std::atomic<const char*> function{""};  //   "
+  std::atomic<std::uint64_t> group{0};    // its hooks' group id (0: none)
 };
 
 class Worker {
@@ -131,7 +130,6 @@ class Worker {
   /// A consistent reading of the beacon (see PollBeacon); any thread.
   [[nodiscard]] WorkerPollState poll_state() const noexcept;
 
-
  private:
   /// Per-thread LIFO polls allowed in a row before the slot's task goes to
   /// the back of the queue: two tasks waking each other cannot starve the rest.
@@ -164,26 +162,26 @@ class Worker {
 
   friend class Core;  // ref_credit_ / ref_debt_
 
-  Core& core_;                            // the runtime this worker belongs to
+  Core& core_;                    // the runtime this worker belongs to
   std::uint32_t ref_credit_ = 0;  // Core references taken ahead for new cells (own thread only)
   std::uint32_t ref_debt_ = 0;    // Core references of freed cells not yet returned
-  const std::size_t index_;               // position in Core's worker list
-  LocalQueue queue_;                      // this worker's run queue (stealable)
+  const std::size_t index_;       // position in Core's worker list
+  LocalQueue queue_;              // this worker's run queue (stealable)
   CellBase* deferred_head_ = nullptr;  // tasks that yielded, requeued after the next I/O poll
   CellBase* deferred_tail_ = nullptr;  //   (linked through queue_next_)
-  CellBase* lifo_ = nullptr;              // the task woken last by a running task; not stealable
+  CellBase* lifo_ = nullptr;           // the task woken last by a running task; not stealable
   IoHost* host_;  // our io_context (timers, I/O, the parking place); one reference
-  static constexpr std::size_t kTimerPoolSize = 64;          // idle timers kept
-  std::vector<std::unique_ptr<WorkerTimer>> timer_pool_;     // idle timers on io()
-  bool io_closing_ = false;                                  // destroy_io() began
+  static constexpr std::size_t kTimerPoolSize = 64;       // idle timers kept
+  std::vector<std::unique_ptr<WorkerTimer>> timer_pool_;  // idle timers on io()
+  bool io_closing_ = false;                               // destroy_io() began
   std::optional<asio::executor_work_guard<asio::io_context::executor_type>>
-      work_;                            // keeps run_one blocking
-  bool searching_ = false;              // counted in Idle's num_searching
-  bool in_park_ = false;                // inside park(): local schedules do not notify
+      work_;                               // keeps run_one blocking
+  bool searching_ = false;                 // counted in Idle's num_searching
+  bool in_park_ = false;                   // inside park(): local schedules do not notify
   std::vector<std::uint64_t> seen_polls_;  // other workers' poll_seq at our last stuck check
-  std::size_t wake_posts_run_ = 0;  // our wake-up posts run since count_io()
-  bool unparked_without_work_ = false;  // woke and has not run a task since (noop)
-  std::uint32_t global_tick_ = 0;       // next_task calls since the injection queue went first
+  std::size_t wake_posts_run_ = 0;         // our wake-up posts run since count_io()
+  bool unparked_without_work_ = false;     // woke and has not run a task since (noop)
+  std::uint32_t global_tick_ = 0;          // next_task calls since the injection queue went first
   std::uint32_t polls_since_maintenance_ = 0;  // polls since io_context was last polled
   std::uint32_t rng_;                          // xorshift state for victim selection
   Instant busy_since_{};                       // start of the current busy period
@@ -194,7 +192,7 @@ class Worker {
   const bool time_all_;                        // time every poll (poll_timing or a recorder)
   std::unique_ptr<FlightRecorder> recorder_;   // this worker's trace ring, or null
   WorkerStats stats_;                          // published counters
-  PollBeacon beacon_;  // what is being polled now, for watchdogs
+  PollBeacon beacon_;                          // what is being polled now, for watchdogs
 };
 
 }  // namespace spindle::detail

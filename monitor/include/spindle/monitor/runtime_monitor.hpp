@@ -1,7 +1,8 @@
-// spindle/monitor/runtime_monitor.hpp — the scheduler's own health, as tokio-metrics' RuntimeMonitor.
+// spindle/monitor/runtime_monitor.hpp — the scheduler's own health, as tokio-metrics'
+// RuntimeMonitor.
 //
-//   spindle::RuntimeMetrics      one interval of a runtime's scheduler figures (tokio-metrics names)
-//   spindle::WorkerMetrics       one worker's figures in that interval
+//   spindle::RuntimeMetrics      one interval of a runtime's scheduler figures (tokio-metrics
+//   names) spindle::WorkerMetrics       one worker's figures in that interval
 //   spindle::RuntimeMonitor      reads a runtime's counters
 //   spindle::RuntimeIntervals    successive intervals
 //
@@ -38,29 +39,29 @@ namespace spindle {
 
 /// One worker's figures over an interval.
 struct WorkerMetrics {
-  std::uint64_t park_count = 0;          ///< times it went to sleep with nothing to do
-  std::uint64_t noop_count = 0;          ///< wake-ups after which it found nothing to do
-  std::uint64_t steal_count = 0;         ///< tasks it stole from other workers
-  std::uint64_t steal_operations = 0;    ///< successful steal attempts
-  std::uint64_t local_schedule_count = 0;  ///< tasks scheduled onto its own queue
-  std::uint64_t overflow_count = 0;      ///< times its queue overflowed to the injection queue
-  std::uint64_t polls_count = 0;         ///< task polls it ran
+  std::uint64_t park_count = 0;               ///< times it went to sleep with nothing to do
+  std::uint64_t noop_count = 0;               ///< wake-ups after which it found nothing to do
+  std::uint64_t steal_count = 0;              ///< tasks it stole from other workers
+  std::uint64_t steal_operations = 0;         ///< successful steal attempts
+  std::uint64_t local_schedule_count = 0;     ///< tasks scheduled onto its own queue
+  std::uint64_t overflow_count = 0;           ///< times its queue overflowed to the injection queue
+  std::uint64_t polls_count = 0;              ///< task polls it ran
   std::chrono::nanoseconds busy_duration{0};  ///< time not parked
-  std::size_t local_queue_depth = 0;     ///< tasks in its queue at the end of the interval
+  std::size_t local_queue_depth = 0;          ///< tasks in its queue at the end of the interval
   std::uint64_t budget_forced_yield_count = 0;  ///< polls ended by the cooperative budget
   std::uint64_t io_driver_ready_count = 0;      ///< I/O and timer completions it ran
   /// busy_duration / interval length, 0..1: 1 means this worker never slept.
   [[nodiscard]] double busy_ratio(std::chrono::nanoseconds elapsed) const noexcept {
-    return elapsed.count() <= 0 ? 0.0
-                                : static_cast<double>(busy_duration.count()) /
-                                      static_cast<double>(elapsed.count());
+    return elapsed.count() <= 0
+               ? 0.0
+               : static_cast<double>(busy_duration.count()) / static_cast<double>(elapsed.count());
   }
 };
 
 /// A runtime's scheduler figures over one interval. Counts and durations
 /// are for the interval; depths and thread counts are gauges at its end.
 struct RuntimeMetrics {
-  std::size_t workers_count = 0;  ///< worker threads (1 for current_thread)
+  std::size_t workers_count = 0;     ///< worker threads (1 for current_thread)
   std::size_t live_tasks_count = 0;  ///< spawned tasks not yet finished (gauge)
 
   std::uint64_t total_park_count = 0, max_park_count = 0, min_park_count = 0;
@@ -92,8 +93,8 @@ struct RuntimeMetrics {
   std::chrono::nanoseconds elapsed{0};
 
   // ---- spindle's additions ------------------------------------------------
-  std::vector<WorkerMetrics> workers;   ///< per worker, indexed by worker
-  std::uint64_t spawned_tasks_count = 0;   ///< tasks spawned in the interval
+  std::vector<WorkerMetrics> workers;           ///< per worker, indexed by worker
+  std::uint64_t spawned_tasks_count = 0;        ///< tasks spawned in the interval
   std::uint64_t unhandled_exception_count = 0;  ///< exceptions of detached tasks nobody awaited
   /// Every task's poll durations and wake → poll delays in the interval;
   /// empty unless the runtime was built with poll_timing(true).
@@ -104,15 +105,16 @@ struct RuntimeMetrics {
   /// worker was busy for the whole interval (polling, scheduling, I/O):
   /// the runtime is saturated and tasks queue up.
   [[nodiscard]] double busy_ratio() const noexcept {
-    const double capacity = static_cast<double>(elapsed.count()) * static_cast<double>(workers_count);
+    const double capacity =
+        static_cast<double>(elapsed.count()) * static_cast<double>(workers_count);
     return capacity <= 0 ? 0.0 : static_cast<double>(total_busy_duration.count()) / capacity;
   }
   /// Polls per park: how much work a worker finds each time it wakes up.
   /// Low values mean workers wake often for little (many noops).
   [[nodiscard]] double mean_polls_per_park() const noexcept {
-    return total_park_count == 0 ? 0.0
-                                 : static_cast<double>(total_polls_count) /
-                                       static_cast<double>(total_park_count);
+    return total_park_count == 0
+               ? 0.0
+               : static_cast<double>(total_polls_count) / static_cast<double>(total_park_count);
   }
 };
 
@@ -146,8 +148,8 @@ class RuntimeIntervals {
   friend class RuntimeMonitor;
   RuntimeIntervals(Handle runtime, RuntimeCounters start);
 
-  Handle runtime_;             // the observed runtime
-  RuntimeCounters previous_;   // the snapshot at the previous call
+  Handle runtime_;            // the observed runtime
+  RuntimeCounters previous_;  // the snapshot at the previous call
 };
 
 }  // namespace spindle

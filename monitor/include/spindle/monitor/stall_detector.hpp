@@ -55,12 +55,12 @@ class TaskMonitor;
 
 /// One stall report.
 struct StallReport {
-  std::size_t worker = 0;                  ///< the stuck worker (0-based)
-  TaskId task = 0;                         ///< the task being polled
-  std::string monitor;                     ///< its TaskMonitor's name ("" if uninstrumented)
-  SourceLocation location;                 ///< where it was spawned
-  std::chrono::nanoseconds duration{0};    ///< how long the poll has run so far (at least)
-  std::uint32_t report = 1;                ///< 1 for the first report of this poll, then 2, 3...
+  std::size_t worker = 0;                ///< the stuck worker (0-based)
+  TaskId task = 0;                       ///< the task being polled
+  std::string monitor;                   ///< its TaskMonitor's name ("" if uninstrumented)
+  SourceLocation location;               ///< where it was spawned
+  std::chrono::nanoseconds duration{0};  ///< how long the poll has run so far (at least)
+  std::uint32_t report = 1;              ///< 1 for the first report of this poll, then 2, 3...
   /// The flight-recorder trace written for this stall (Options::trace_directory),
   /// or empty: what the workers did up to the stall, the stuck poll open at its end.
   std::string trace_file;
@@ -124,10 +124,10 @@ class StallDetector {
 
  private:
   struct Tracked {
-    std::uint64_t seq = 0;     // the poll being watched (odd), 0 for none
-    Instant first_seen{};      // when the watchdog first saw it
+    std::uint64_t seq = 0;                    // the poll being watched (odd), 0 for none
+    Instant first_seen{};                     // when the watchdog first saw it
     std::chrono::nanoseconds next_report{0};  // report when the poll is this old
-    std::uint32_t reports = 0;  // reports made for it
+    std::uint32_t reports = 0;                // reports made for it
   };
 
   void run();
@@ -135,18 +135,18 @@ class StallDetector {
   /// Writes the trace for a first report, if the limits allow; the file's path or "".
   std::string write_stall_trace(const StallReport& r, Instant t);
 
-  Handle runtime_;                                    // the watched runtime
-  Options options_;                                   // settings
-  std::vector<Tracked> tracked_;                      // per worker; scan() only (under scan_mu_)
-  std::mutex scan_mu_;                                // one scan at a time
+  Handle runtime_;                // the watched runtime
+  Options options_;               // settings
+  std::vector<Tracked> tracked_;  // per worker; scan() only (under scan_mu_)
+  std::mutex scan_mu_;            // one scan at a time
   std::unique_ptr<std::atomic<std::uint64_t>[]> counts_;  // reports per worker
-  std::mutex mu_;                                     // guards stop_ for the thread's sleep
-  std::condition_variable cv_;                        // wakes the thread to stop
-  bool stop_ = false;                                 // under mu_
-  std::thread thread_;                                // the watchdog
-  std::atomic<std::size_t> traces_written_{0};        // trace files written (scan() writes)
-  Instant last_trace_{};                              // when the last one was; under scan_mu_
-  bool wrote_trace_ = false;                          // last_trace_ is set; under scan_mu_
+  std::mutex mu_;                                         // guards stop_ for the thread's sleep
+  std::condition_variable cv_;                            // wakes the thread to stop
+  bool stop_ = false;                                     // under mu_
+  std::thread thread_;                                    // the watchdog
+  std::atomic<std::size_t> traces_written_{0};            // trace files written (scan() writes)
+  Instant last_trace_{};                                  // when the last one was; under scan_mu_
+  bool wrote_trace_ = false;                              // last_trace_ is set; under scan_mu_
 };
 
 }  // namespace spindle

@@ -194,17 +194,17 @@ struct TaskMetrics {
 /// the monitor's on_task_finished callback). Values are as of the last
 /// completed poll.
 struct PerTaskMetrics {
-  TaskId id = 0;                                  ///< the task (0 before it was spawned)
-  std::string monitor;                            ///< its monitor's name
-  SourceLocation location;                        ///< where it was spawned
-  std::uint64_t polls = 0;                        ///< polls so far
-  std::chrono::nanoseconds busy{0};               ///< total poll time
-  std::chrono::nanoseconds scheduled{0};          ///< total wake → poll delay
-  std::chrono::nanoseconds idle{0};               ///< total idle time
-  std::chrono::nanoseconds first_poll_delay{0};   ///< instrument() → first poll (0 until then)
-  std::chrono::nanoseconds longest_poll{0};       ///< its slowest poll
-  bool finished = false;                          ///< its frame is gone (done or cancelled)
-  bool cancelled = false;                         ///< it was aborted or destroyed at shutdown
+  TaskId id = 0;                                 ///< the task (0 before it was spawned)
+  std::string monitor;                           ///< its monitor's name
+  SourceLocation location;                       ///< where it was spawned
+  std::uint64_t polls = 0;                       ///< polls so far
+  std::chrono::nanoseconds busy{0};              ///< total poll time
+  std::chrono::nanoseconds scheduled{0};         ///< total wake → poll delay
+  std::chrono::nanoseconds idle{0};              ///< total idle time
+  std::chrono::nanoseconds first_poll_delay{0};  ///< instrument() → first poll (0 until then)
+  std::chrono::nanoseconds longest_poll{0};      ///< its slowest poll
+  bool finished = false;                         ///< its frame is gone (done or cancelled)
+  bool cancelled = false;                        ///< it was aborted or destroyed at shutdown
 };
 
 }  // namespace spindle

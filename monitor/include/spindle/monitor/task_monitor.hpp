@@ -169,12 +169,12 @@ class TaskMonitor::Builder {
   [[nodiscard]] TaskMonitor build() const;
 
  private:
-  std::string name_;                                         // monitor name
-  std::chrono::nanoseconds slow_poll_{std::chrono::microseconds(50)};    // slow poll threshold
-  std::chrono::nanoseconds long_delay_{std::chrono::microseconds(50)};   // long delay threshold
-  std::chrono::nanoseconds stall_{std::chrono::milliseconds(100)};       // never-yielded threshold
-  std::function<Instant()> clock_;                           // injected clock, or empty
-  std::function<void(const PerTaskMetrics&)> on_finished_;   // per-task callback, or empty
+  std::string name_;                                                    // monitor name
+  std::chrono::nanoseconds slow_poll_{std::chrono::microseconds(50)};   // slow poll threshold
+  std::chrono::nanoseconds long_delay_{std::chrono::microseconds(50)};  // long delay threshold
+  std::chrono::nanoseconds stall_{std::chrono::milliseconds(100)};      // never-yielded threshold
+  std::function<Instant()> clock_;                                      // injected clock, or empty
+  std::function<void(const PerTaskMetrics&)> on_finished_;  // per-task callback, or empty
 };
 
 /// Successive deltas of a monitor's metrics (see TaskMonitor::intervals).

@@ -242,12 +242,15 @@ class Operands {
   template <class R>
   static std::exception_ptr error_of(TaskPromiseBase* p) noexcept {
     void* frame = p->frame().address();
-    return std::coroutine_handle<TaskPromise<R>>::from_address(frame).promise().result().exception();
+    return std::coroutine_handle<TaskPromise<R>>::from_address(frame)
+        .promise()
+        .result()
+        .exception();
   }
 
-  std::array<Lane, kCount> lanes_{};                                    // one per operand
+  std::array<Lane, kCount> lanes_{};  // one per operand
   std::array<std::exception_ptr (*)(TaskPromiseBase*) noexcept, kCount> errors_{};  // typed
-  LaneSet set_;                                                         // the loop over lanes_
+  LaneSet set_;  // the loop over lanes_
 };
 
 template <class... T, std::size_t... I>

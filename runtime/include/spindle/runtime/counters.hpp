@@ -26,7 +26,6 @@
 #include <string>
 #include <vector>
 
-
 #include "spindle/runtime/histogram.hpp"
 #include "spindle/runtime/hooks.hpp"
 
@@ -45,8 +44,8 @@ struct WorkerCounters {
   std::uint64_t budget_forced_yields = 0;  ///< polls ended because the cooperative budget ran out
   std::uint64_t io_driver_ready = 0;       ///< I/O and timer completions run by this worker
   std::chrono::nanoseconds busy{0};        ///< time not parked (polling, scheduling, I/O)
-  Histogram poll_durations;      ///< every poll's duration (with poll timing, else empty)
-  Histogram scheduled_delays;    ///< wake-to-poll delays (with poll timing, else empty)
+  Histogram poll_durations;                ///< every poll's duration (with poll timing, else empty)
+  Histogram scheduled_delays;              ///< wake-to-poll delays (with poll timing, else empty)
   std::size_t local_queue_depth = 0;       ///< tasks in the local queue now (a gauge)
 };
 
@@ -54,12 +53,12 @@ struct WorkerCounters {
 /// watchdogs such as spindle::monitor's stall detector. Reading it costs the
 /// worker nothing.
 struct WorkerPollState {
-  bool polling = false;          ///< the worker is inside a poll
-  std::uint64_t poll_seq = 0;    ///< changes at every poll start and end: the same odd value
-                                 ///< seen twice means the same poll is still running
-  TaskId task = 0;               ///< the task being polled (when polling)
-  SourceLocation location;       ///< where that task was spawned
-  std::uint64_t group_id = 0;    ///< its hooks' group (TaskHooks::group_id), 0 if none
+  bool polling = false;        ///< the worker is inside a poll
+  std::uint64_t poll_seq = 0;  ///< changes at every poll start and end: the same odd value
+                               ///< seen twice means the same poll is still running
+  TaskId task = 0;             ///< the task being polled (when polling)
+  SourceLocation location;     ///< where that task was spawned
+  std::uint64_t group_id = 0;  ///< its hooks' group (TaskHooks::group_id), 0 if none
 };
 
 /// The state of a task, as Handle::dump() reports it.
@@ -71,14 +70,14 @@ enum class TaskState : std::uint8_t {
 
 /// One live task in Handle::dump().
 struct TaskSnapshot {
-  TaskId id = 0;                 ///< runtime-unique id
-  std::string group;             ///< its monitor's name ("" when uninstrumented)
-  SourceLocation location;       ///< where it was spawned
-  TaskState state = TaskState::kIdle;  ///< now
-  std::uint64_t polls = 0;       ///< polls so far
+  TaskId id = 0;                                 ///< runtime-unique id
+  std::string group;                             ///< its monitor's name ("" when uninstrumented)
+  SourceLocation location;                       ///< where it was spawned
+  TaskState state = TaskState::kIdle;            ///< now
+  std::uint64_t polls = 0;                       ///< polls so far
   std::optional<std::chrono::nanoseconds> age;   ///< since spawn (task-dump timing only)
   std::optional<std::chrono::nanoseconds> busy;  ///< total time in polls (task-dump timing only)
-  bool blocking = false;         ///< a spawn_blocking job
+  bool blocking = false;                         ///< a spawn_blocking job
 };
 
 /// All of a runtime's counters at one moment.

@@ -24,10 +24,9 @@
 
 #include <asio/execution.hpp>
 #include <asio/io_context.hpp>
+#include <asio/prefer.hpp>
 #include <asio/query.hpp>
 #include <asio/require.hpp>
-#include <asio/prefer.hpp>
-
 #include <atomic>
 #include <cstdint>
 #include <type_traits>
@@ -74,9 +73,9 @@ class IoHost {
   IoHost() = default;
   ~IoHost() = default;
 
-  Io io_;                               // the worker's reactor, timers and parking place
-  std::atomic<std::int64_t> refs_{1};   // the worker's, plus one per Executor copy
-  std::atomic<bool> closed_{false};     // the runtime shut down
+  Io io_;                              // the worker's reactor, timers and parking place
+  std::atomic<std::int64_t> refs_{1};  // the worker's, plus one per Executor copy
+  std::atomic<bool> closed_{false};    // the runtime shut down
 };
 
 }  // namespace detail
@@ -89,7 +88,8 @@ template <class Inner>
 class BasicExecutor {
  public:
   /// Refers to `host`'s io_context through `inner` (takes a new reference).
-  BasicExecutor(Inner inner, detail::IoHost* host) noexcept : inner_(std::move(inner)), host_(host) {
+  BasicExecutor(Inner inner, detail::IoHost* host) noexcept
+      : inner_(std::move(inner)), host_(host) {
     if (host_ != nullptr) host_->ref();
   }
   BasicExecutor(const BasicExecutor& o) noexcept : inner_(o.inner_), host_(o.host_) {
@@ -114,21 +114,19 @@ class BasicExecutor {
 
   /// Properties: answered by the io_context executor.
   template <class P>
-    requires asio::can_query<const Inner&, const P&>::value
-  auto query(const P& p) const noexcept(asio::is_nothrow_query<const Inner&, const P&>::value)
-      -> typename asio::query_result<const Inner&, const P&>::type {
+  requires asio::can_query<const Inner&, const P&>::value auto query(const P& p) const
+      noexcept(asio::is_nothrow_query<const Inner&, const P&>::value) ->
+      typename asio::query_result<const Inner&, const P&>::type {
     return asio::query(inner_, p);
   }
   /// Requirements and preferences keep the io_context reference.
   template <class P>
-    requires asio::can_require<const Inner&, const P&>::value
-  auto require(const P& p) const
+  requires asio::can_require<const Inner&, const P&>::value auto require(const P& p) const
       -> BasicExecutor<std::decay_t<typename asio::require_result<const Inner&, const P&>::type>> {
     return {asio::require(inner_, p), host_};
   }
   template <class P>
-    requires asio::can_prefer<const Inner&, const P&>::value
-  auto prefer(const P& p) const
+  requires asio::can_prefer<const Inner&, const P&>::value auto prefer(const P& p) const
       -> BasicExecutor<std::decay_t<typename asio::prefer_result<const Inner&, const P&>::type>> {
     return {asio::prefer(inner_, p), host_};
   }
@@ -155,8 +153,8 @@ class BasicExecutor {
   template <class>
   friend class BasicExecutor;
 
-  Inner inner_;                      // the io_context's own executor
-  detail::IoHost* host_ = nullptr;   // one reference; null once moved from
+  Inner inner_;                     // the io_context's own executor
+  detail::IoHost* host_ = nullptr;  // one reference; null once moved from
 };
 
 /// The executor of a worker's io_context, on which I/O objects are created.

@@ -41,7 +41,6 @@
 #include <cstdint>
 #include <string_view>
 
-
 namespace spindle {
 
 /// Runtime-unique task id, assigned at spawn. 0 means "no task".
@@ -115,15 +114,15 @@ enum class WakeKind : std::uint8_t {
 
 /// What the runtime tells hooks when a poll starts.
 struct PollStart {
-  Instant now{};                 ///< the poll's start
-  Instant woken_at{};            ///< when the task became scheduled (see WakeKind)
-  std::size_t worker = 0;        ///< the polling worker's index in its runtime (0-based)
-  std::uint32_t worker_slot = 0; ///< a small index unique among all live workers of the
-                                 ///< process (current_thread's block_on thread included);
-                                 ///< reused once its worker is gone
+  Instant now{};                         ///< the poll's start
+  Instant woken_at{};                    ///< when the task became scheduled (see WakeKind)
+  std::size_t worker = 0;                ///< the polling worker's index in its runtime (0-based)
+  std::uint32_t worker_slot = 0;         ///< a small index unique among all live workers of the
+                                         ///< process (current_thread's block_on thread included);
+                                         ///< reused once its worker is gone
   WakeKind wake = WakeKind::kFirstPoll;  ///< how it was scheduled
-  bool self_wake = false;        ///< the wake came from inside the task's own previous
-                                 ///< poll (yield_now, or waking itself)
+  bool self_wake = false;                ///< the wake came from inside the task's own previous
+                                         ///< poll (yield_now, or waking itself)
   /// The polling worker's flight recorder (Runtime::Builder::flight_recorder),
   /// or null: what attribute_delay() reads.
   const detail::FlightRecorder* recorder = nullptr;

@@ -61,7 +61,7 @@ class [[nodiscard(
     "can no longer be aborted; keep it, co_await it, or call detach()")]] JoinHandle {
  public:
   JoinHandle() noexcept = default;
-  JoinHandle(JoinHandle&& other) noexcept : cell_(std::exchange(other.cell_, nullptr)) {}
+  JoinHandle(JoinHandle && other) noexcept : cell_(std::exchange(other.cell_, nullptr)) {}
   JoinHandle& operator=(JoinHandle&& other) noexcept {
     if (this != &other) {
       detach();
@@ -86,7 +86,6 @@ class [[nodiscard(
   [[nodiscard]] TaskHooks* hooks() const noexcept {
     return cell_ != nullptr ? cell_->hooks_ : nullptr;
   }
-
 
   /// True once the task has finished: produced a value, thrown, or been
   /// cancelled. Never blocks.
@@ -135,14 +134,14 @@ class [[nodiscard(
   /// then yields its value or rethrows its exception (Cancelled if aborted).
   /// Throws UsageError on an invalid handle or when the result was already
   /// taken (a JoinHandle is awaited once).
-  auto operator co_await() & noexcept { return Awaiter{this, {}}; }
-  auto operator co_await() && noexcept { return Awaiter{this, {}}; }
+  auto operator co_await()& noexcept { return Awaiter{this, {}}; }
+  auto operator co_await()&& noexcept { return Awaiter{this, {}}; }
 
  private:
   friend struct detail::JoinHandleAccess;
 
   using CellBase = detail::CellBase;
-  explicit JoinHandle(detail::TaskCell<T>* cell) noexcept : cell_(cell) {}
+  explicit JoinHandle(detail::TaskCell<T> * cell) noexcept : cell_(cell) {}
 
   detail::TaskCell<T>* typed() const noexcept { return static_cast<detail::TaskCell<T>*>(cell_); }
   void require_valid() const {

@@ -24,16 +24,15 @@
 // error. Handle is safe to copy and use from any thread.
 #pragma once
 
+#include <asio/io_context.hpp>
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
 #include <exception>
 #include <functional>
 #include <iosfwd>
-#include <type_traits>
-
-#include <asio/io_context.hpp>
 #include <string>
+#include <type_traits>
 
 #include "spindle/runtime/counters.hpp"
 #include "spindle/runtime/detail/context.hpp"
@@ -103,8 +102,8 @@ inline constexpr bool kIsTask<Task<T>> = true;
 /// A callable that returns a Task when invoked with no arguments (a
 /// coroutine lambda, with or without captures).
 template <class F>
-concept TaskFactory = std::invocable<std::decay_t<F>&> &&
-                      kIsTask<std::invoke_result_t<std::decay_t<F>&>>;
+concept TaskFactory = std::invocable < std::decay_t<F>
+& > &&kIsTask<std::invoke_result_t<std::decay_t<F>&>>;
 
 /// The value type of the Task that factory F returns.
 template <class F>
@@ -212,8 +211,7 @@ class Handle {
 
   /// Spawns an instrumented task (see HookedTask; TaskMonitor::instrument).
   template <class T>
-  JoinHandle<T> spawn(HookedTask<T> task,
-                      SourceLocation loc = SourceLocation::current()) const {
+  JoinHandle<T> spawn(HookedTask<T> task, SourceLocation loc = SourceLocation::current()) const {
     detail::Core* core = require_core();  // before release(): on failure `task` releases its hooks
     auto [t, hooks] = task.release();
     return detail::spawn_on(core, std::move(t), hooks, loc);
@@ -238,8 +236,7 @@ class Handle {
   T block_on(Task<T> task, SourceLocation loc = SourceLocation::current()) const {
     detail::Core* core = require_core();
     detail::check_block_on_allowed(core);
-    JoinHandle<T> handle =
-        detail::spawn_on(core, std::move(task), nullptr, loc);
+    JoinHandle<T> handle = detail::spawn_on(core, std::move(task), nullptr, loc);
     detail::drive_until_complete(core, detail::JoinHandleAccess::cell(handle));
     return handle.join();
   }
@@ -342,8 +339,7 @@ class Runtime {
   }
   /// See Handle::spawn(F&&): the callable and its captures live in the task.
   template <detail::TaskFactory F>
-  JoinHandle<detail::FactoryValue<F>> spawn(F&& f,
-                                            SourceLocation loc = SourceLocation::current()) {
+  JoinHandle<detail::FactoryValue<F>> spawn(F&& f, SourceLocation loc = SourceLocation::current()) {
     return handle_.spawn(std::forward<F>(f), loc);
   }
 
@@ -443,25 +439,25 @@ class Runtime::Builder {
  private:
   static constexpr int kMaxWorkers = 4096;  // upper bound of worker_threads
 
-  bool current_thread_ = false;                 // flavor
-  int worker_threads_ = 0;                      // 0 = hardware concurrency (not settable)
-  bool worker_threads_set_ = false;             // worker_threads() was called
-  std::string thread_name_ = "spindle";  // thread name prefix
-  std::function<void()> on_thread_start_;       // per-thread start callback
-  std::function<void()> on_thread_stop_;        // per-thread stop callback
-  int global_queue_interval_ = 61;              // see global_queue_interval()
-  bool global_queue_interval_set_ = false;      // else: 61, or 31 for current_thread
-  int event_interval_ = 61;                     // io_context poll interval, in polls
-  int local_queue_capacity_ = 256;              // per-worker run queue slots
-  bool lifo_slot_ = true;                       // LIFO slot enabled
-  int budget_ = 128;                            // cooperative budget per poll
-  bool cooperation_ = true;                     // cooperative budget enabled
-  bool poll_timing_ = false;                      // per-task timing for dump()
-  std::size_t flight_recorder_ = 0;               // events per worker; 0: off
+  bool current_thread_ = false;             // flavor
+  int worker_threads_ = 0;                  // 0 = hardware concurrency (not settable)
+  bool worker_threads_set_ = false;         // worker_threads() was called
+  std::string thread_name_ = "spindle";     // thread name prefix
+  std::function<void()> on_thread_start_;   // per-thread start callback
+  std::function<void()> on_thread_stop_;    // per-thread stop callback
+  int global_queue_interval_ = 61;          // see global_queue_interval()
+  bool global_queue_interval_set_ = false;  // else: 61, or 31 for current_thread
+  int event_interval_ = 61;                 // io_context poll interval, in polls
+  int local_queue_capacity_ = 256;          // per-worker run queue slots
+  bool lifo_slot_ = true;                   // LIFO slot enabled
+  int budget_ = 128;                        // cooperative budget per poll
+  bool cooperation_ = true;                 // cooperative budget enabled
+  bool poll_timing_ = false;                // per-task timing for dump()
+  std::size_t flight_recorder_ = 0;         // events per worker; 0: off
 
-  int max_blocking_threads_ = 512;              // blocking pool cap
+  int max_blocking_threads_ = 512;                                         // blocking pool cap
   std::chrono::nanoseconds thread_keep_alive_ = std::chrono::seconds(10);  // pool thread idle life
-  std::function<Instant()> clock_;              // injected clock, or empty
+  std::function<Instant()> clock_;  // injected clock, or empty
   std::function<void(TaskId, std::exception_ptr)> on_unhandled_exception_;  // or empty
 };
 

@@ -234,7 +234,7 @@ class [[nodiscard(
   using value_type = T;
 
   Task() noexcept = default;
-  Task(Task&& other) noexcept : TaskBase(std::exchange(other.frame_, nullptr)) {}
+  Task(Task && other) noexcept : TaskBase(std::exchange(other.frame_, nullptr)) {}
   Task& operator=(Task&& other) noexcept {
     if (this != &other) {
       reset();
@@ -256,10 +256,10 @@ class [[nodiscard(
   /// or rethrows what it threw. A Task is awaited once, as an rvalue
   /// (`co_await std::move(t)` for a named one). Throws UsageError when the
   /// Task is empty (moved from, spawned) or was already awaited to the end.
-  auto operator co_await() && { return Awaiter{this}; }
+  auto operator co_await()&& { return Awaiter{this}; }
   /// Deleted: awaiting a named Task would leave it holding a finished frame
   /// that a second co_await would resume. Write `co_await std::move(task)`.
-  auto operator co_await() & = delete;
+  auto operator co_await()& = delete;
 
  private:
   friend promise_type;

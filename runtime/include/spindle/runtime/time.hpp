@@ -25,7 +25,6 @@
 #pragma once
 
 #include <asio/steady_timer.hpp>
-
 #include <chrono>
 #include <coroutine>
 #include <optional>
@@ -101,8 +100,10 @@ class TimedOut : public Error {
 class [[nodiscard("a spindle::Sleep does not wait until it is co_awaited")]] Sleep {
  public:
   explicit Sleep(std::chrono::steady_clock::time_point deadline) noexcept : deadline_(deadline) {}
-  Sleep(Sleep&& o) noexcept
-      : deadline_(o.deadline_), timer_(std::move(o.timer_)), state_(std::exchange(o.state_, nullptr)) {}
+  Sleep(Sleep && o) noexcept
+      : deadline_(o.deadline_),
+        timer_(std::move(o.timer_)),
+        state_(std::exchange(o.state_, nullptr)) {}
   Sleep& operator=(Sleep&&) = delete;
   ~Sleep() {
     timer_.reset();  // cancels a pending wait; its handler then releases the state
@@ -124,10 +125,10 @@ class [[nodiscard("a spindle::Sleep does not wait until it is co_awaited")]] Sle
   void await_resume() const noexcept {}
 
  private:
-  std::chrono::steady_clock::time_point deadline_;     // when to resume
-  detail::PooledTimer timer_;                          // armed at suspension
+  std::chrono::steady_clock::time_point deadline_;      // when to resume
+  detail::PooledTimer timer_;                           // armed at suspension
   detail::IoState<asio::error_code>* state_ = nullptr;  // shared with the timer's handler
-  coop::BudgetedReady coop_;                           // an expired deadline spends budget
+  coop::BudgetedReady coop_;                            // an expired deadline spends budget
 };
 
 /// Suspends the calling task until `deadline` (steady_clock).
@@ -201,9 +202,9 @@ class Deadline {
     IoState<asio::error_code>* state_;  // shared state; null once invoked or moved from
   };
 
-  std::chrono::steady_clock::time_point at_;      // the deadline
-  PooledTimer timer_;                             // armed by arm()
-  IoState<asio::error_code>* state_ = nullptr;    // shared with the timer's handler
+  std::chrono::steady_clock::time_point at_;    // the deadline
+  PooledTimer timer_;                           // armed by arm()
+  IoState<asio::error_code>* state_ = nullptr;  // shared with the timer's handler
 };
 
 }  // namespace detail
@@ -295,9 +296,9 @@ class Interval {
   [[nodiscard]] std::chrono::nanoseconds period() const noexcept { return period_; }
 
  private:
-  std::chrono::nanoseconds period_;                // time between ticks
-  MissedTick behavior_;                            // what to do when late
-  std::chrono::steady_clock::time_point next_;     // the next tick's deadline
+  std::chrono::nanoseconds period_;             // time between ticks
+  MissedTick behavior_;                         // what to do when late
+  std::chrono::steady_clock::time_point next_;  // the next tick's deadline
 };
 
 /// An Interval of `period` whose first tick is now.

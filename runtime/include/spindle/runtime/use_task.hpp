@@ -55,9 +55,9 @@
 // its handler's cancellation slot — keeps the task's frame alive until it
 // completes on its own. Cancellation is emitted on the executor the
 // initiation names (an I/O object's get_executor()); for an initiation
-// that names none it is emitted on the thread that cancels. Data that an operation had already received when
-// the cancellation reached it completes the operation normally: that data
-// goes with the cancelled task (completion-based I/O cannot give it back).
+// that names none it is emitted on the thread that cancels. Data that an operation had already
+// received when the cancellation reached it completes the operation normally: that data goes with
+// the cancelled task (completion-based I/O cannot give it back).
 //
 // Buffers: Asio's rule still holds for operations not awaited by a task
 // (or by one that is not spindle's).
@@ -71,10 +71,9 @@
 #include <asio/async_result.hpp>
 #include <asio/cancellation_signal.hpp>
 #include <asio/error_code.hpp>
-#include <asio/post.hpp>
 #include <asio/io_context.hpp>
+#include <asio/post.hpp>
 #include <asio/system_error.hpp>
-
 #include <atomic>
 #include <coroutine>
 #include <cstdint>
@@ -173,8 +172,8 @@ class IoHandler {
 };
 
 template <class T>
-inline constexpr bool is_error_v =
-    std::is_same_v<std::decay_t<T>, asio::error_code> || std::is_same_v<std::decay_t<T>, std::exception_ptr>;
+inline constexpr bool is_error_v = std::is_same_v<std::decay_t<T>, asio::error_code> ||
+                                   std::is_same_v<std::decay_t<T>, std::exception_ptr>;
 
 inline void throw_if_error(const asio::error_code& ec) {
   if (ec) throw asio::system_error(ec);
@@ -195,8 +194,8 @@ struct IoResult {
       using First = std::tuple_element_t<0, std::tuple<Args...>>;
       if constexpr (is_error_v<First>) {
         throw_if_error(std::get<0>(t));
-        return std::apply(
-            [](auto&&, auto&&... rest) { return pack(std::move(rest)...); }, std::move(t));
+        return std::apply([](auto&&, auto&&... rest) { return pack(std::move(rest)...); },
+                          std::move(t));
       } else {
         return std::apply([](auto&&... all) { return pack(std::move(all)...); }, std::move(t));
       }
@@ -244,7 +243,9 @@ class CancelEmit {
 };
 
 template <class Init>
-concept HasExecutor = requires(const Init& i) { i.get_executor(); };
+concept HasExecutor = requires(const Init& i) {
+  i.get_executor();
+};
 
 [[noreturn]] void throw_io_after_shutdown();
 
@@ -265,8 +266,7 @@ void check_runtime_alive(const Ex& ex) {
 template <bool kAsResult, class Initiation, class InitArgs, class... Args>
 class [[nodiscard]] IoAwaitable {
  public:
-  IoAwaitable(Initiation init, InitArgs args)
-      : init_(std::move(init)), args_(std::move(args)) {}
+  IoAwaitable(Initiation init, InitArgs args) : init_(std::move(init)), args_(std::move(args)) {}
   IoAwaitable(IoAwaitable&& o) noexcept
       : init_(std::move(o.init_)),
         args_(std::move(o.args_)),
@@ -290,9 +290,7 @@ class [[nodiscard]] IoAwaitable {
         },
         std::move(args_));
   }
-  auto await_resume() {
-    return IoResult<kAsResult, Args...>::get(std::move(*state_->results));
-  }
+  auto await_resume() { return IoResult<kAsResult, Args...>::get(std::move(*state_->results)); }
 
  private:
   /// The task is being cancelled while suspended here (CancelHook).
@@ -353,8 +351,8 @@ class async_result<spindle::UseTaskAsResult, void(Args...)> {
  public:
   template <class Initiation, class... InitArgs>
   static auto initiate(Initiation&& init, spindle::UseTaskAsResult, InitArgs&&... args) {
-    return spindle::detail::UseTaskResult<true, Args...>::initiate(
-        std::forward<Initiation>(init), std::forward<InitArgs>(args)...);
+    return spindle::detail::UseTaskResult<true, Args...>::initiate(std::forward<Initiation>(init),
+                                                                   std::forward<InitArgs>(args)...);
   }
 };
 

@@ -74,11 +74,11 @@
 
 #include "spindle/runtime/coop.hpp"
 #include "spindle/runtime/detail/context.hpp"
+#include "spindle/runtime/detail/thread_annotations.hpp"
 #include "spindle/runtime/errors.hpp"
 #include "spindle/runtime/waker.hpp"
 #include "spindle/sync/detail/errors.hpp"
 #include "spindle/sync/detail/mutex.hpp"
-#include "spindle/runtime/detail/thread_annotations.hpp"
 #include "spindle/sync/detail/value_requirements.hpp"
 #include "spindle/sync/detail/wait_list.hpp"
 #include "spindle/sync/oneshot.hpp"  // detail::block_on_waker
@@ -247,12 +247,12 @@ class Chan {
     spindle::sync::detail::complete_all_locked(mu_, send_waiters_, WaitState::kClosed, wakes);
   }
 
-  const std::size_t capacity_;                           // the bound; 0 for an unbounded channel
-  std::atomic<std::size_t> senders_{1};                  // live Sender objects (see drop_sender)
-  mutable RawMutex mu_;                                  // guards everything below
-  std::deque<T> queue_ SPINDLE_GUARDED_BY(mu_);     // values sent, not yet received
-  std::size_t free_slots_ SPINDLE_GUARDED_BY(mu_);  // bounded: capacity - queued - reserved
-  bool rx_closed_ SPINDLE_GUARDED_BY(mu_) = false;  // receiver closed or destroyed
+  const std::size_t capacity_;                             // the bound; 0 for an unbounded channel
+  std::atomic<std::size_t> senders_{1};                    // live Sender objects (see drop_sender)
+  mutable RawMutex mu_;                                    // guards everything below
+  std::deque<T> queue_ SPINDLE_GUARDED_BY(mu_);            // values sent, not yet received
+  std::size_t free_slots_ SPINDLE_GUARDED_BY(mu_);         // bounded: capacity - queued - reserved
+  bool rx_closed_ SPINDLE_GUARDED_BY(mu_) = false;         // receiver closed or destroyed
   Waiter* rx_waiter_ SPINDLE_GUARDED_BY(mu_) = nullptr;    // the waiting receive, if any
   WaitList<Waiter> send_waiters_ SPINDLE_GUARDED_BY(mu_);  // senders waiting for room, FIFO
 };
@@ -342,8 +342,9 @@ class Sender : public detail::SenderBase<T> {
   /// also if it closes while this send waits; UsageError on an empty
   /// sender. If the task is destroyed while waiting, the value is never
   /// queued and is destroyed with the task's frame.
-  [[nodiscard("the value is not sent until the Send is co_awaited (a discarded Send destroys it)")]]
-  Send send(T value) {
+  [[nodiscard(
+      "the value is not sent until the Send is co_awaited (a discarded Send destroys it)")]] Send
+  send(T value) {
     return Send(&this->require("spindle::sync::mpsc::Sender::send on an empty sender"),
                 std::move(value));
   }
@@ -353,8 +354,10 @@ class Sender : public detail::SenderBase<T> {
   /// itself, untouched, when the channel is full. Throws SendError<T>
   /// (carrying the value) when the receiver is closed or gone; UsageError
   /// on an empty sender. Spends no budget. Safe from any thread.
-  [[nodiscard("a full channel hands the value back in the result; discarding it loses the value")]]
-  std::optional<T> try_send(T value) {
+  [[nodiscard(
+      "a full channel hands the value back in the result; discarding it loses the value")]] std::
+      optional<T>
+      try_send(T value) {
     auto& chan = this->require("spindle::sync::mpsc::Sender::try_send on an empty sender");
     {
       detail::DeferredWake wake;  // woken after `lock` is released (declared first)
@@ -400,8 +403,9 @@ class Sender : public detail::SenderBase<T> {
 /// The awaitable of Sender<T>::send(value); holds the value until it is
 /// queued. Not copyable or movable; co_await it once.
 template <class T>
-class [[nodiscard("the value is not sent until the Send is co_awaited (a discarded Send destroys it)")]]
-Sender<T>::Send {
+class
+    [[nodiscard("the value is not sent until the Send is co_awaited (a discarded Send destroys "
+                "it)")]] Sender<T>::Send {
  public:
   Send(const Send&) = delete;
   Send& operator=(const Send&) = delete;
@@ -504,7 +508,7 @@ Sender<T>::Send {
 
  private:
   friend class Sender;
-  Send(detail::Chan<T>* chan, T&& value) : chan_(chan), value_(std::move(value)) {}
+  Send(detail::Chan<T> * chan, T && value) : chan_(chan), value_(std::move(value)) {}
 
   /// Decides the send at once if it can be: the receiver is closed
   /// (kClosed), or there is room (a slot is reserved: kGranted). False:
@@ -523,7 +527,7 @@ Sender<T>::Send {
 
   /// Queues the value into this send's reserved slot; on exception the slot
   /// is given back and the exception propagates.
-  void push_reserved_locked(detail::DeferredWake& wake) SPINDLE_REQUIRES(chan_->mu_) {
+  void push_reserved_locked(detail::DeferredWake & wake) SPINDLE_REQUIRES(chan_->mu_) {
     try {
       chan_->push_locked(std::move(value_), wake);
     } catch (...) {
@@ -611,8 +615,8 @@ class Receiver {
   /// Never waits: the next value if one is queued, else std::nullopt (use
   /// is_closed() to tell "nothing yet" from "nothing ever again"). Safe from
   /// any thread. Spends no budget. Throws UsageError on an empty receiver.
-  [[nodiscard("the value received is destroyed when the result is discarded")]]
-  std::optional<T> try_recv() {
+  [[nodiscard("the value received is destroyed when the result is discarded")]] std::optional<T>
+  try_recv() {
     auto& chan = require("spindle::sync::mpsc::Receiver::try_recv on an empty receiver");
     detail::DeferredWake wake;  // woken after `lock` is released (declared first)
     detail::Lock lock(chan.mu_);
@@ -623,8 +627,8 @@ class Receiver {
   /// channel ends (std::nullopt). For threads outside the runtime: throws
   /// UsageError on a runtime worker thread (it would block the tasks that
   /// must send), or on an empty receiver.
-  [[nodiscard("the value received is destroyed when the result is discarded")]]
-  std::optional<T> blocking_recv() {
+  [[nodiscard("the value received is destroyed when the result is discarded")]] std::optional<T>
+  blocking_recv() {
     auto& chan = require("spindle::sync::mpsc::Receiver::blocking_recv on an empty receiver");
     if (spindle::detail::tls_context.worker != nullptr) {
       throw UsageError(
@@ -796,7 +800,7 @@ class [[nodiscard("no value is received until the Recv is co_awaited")]] Receive
 
  private:
   friend class Receiver;
-  explicit Recv(detail::Chan<T>* chan) noexcept : chan_(chan) {}
+  explicit Recv(detail::Chan<T> * chan) noexcept : chan_(chan) {}
 
   detail::Chan<T>* chan_;    // the channel (the Receiver keeps it alive)
   detail::Waiter node_;      // registered as the channel's receiver while waiting
@@ -811,8 +815,9 @@ class [[nodiscard("no value is received until the Recv is co_awaited")]] Receive
 /// Throws std::invalid_argument when capacity is 0 (use unbounded_channel()
 /// for no limit) or above kMaxCapacity; std::bad_alloc.
 template <class T>
-[[nodiscard("a channel whose ends are discarded is destroyed at once")]]
-std::pair<Sender<T>, Receiver<T>> channel(std::size_t capacity) {
+[[nodiscard(
+    "a channel whose ends are discarded is destroyed at once")]] std::pair<Sender<T>, Receiver<T>>
+channel(std::size_t capacity) {
   if (capacity == 0) {
     throw std::invalid_argument(
         "spindle::sync::mpsc::channel: capacity must be at least 1 (use unbounded_channel() for a "
@@ -829,8 +834,9 @@ std::pair<Sender<T>, Receiver<T>> channel(std::size_t capacity) {
 /// Creates an unbounded channel: send() never waits (memory is the limit).
 /// Throws std::bad_alloc.
 template <class T>
-[[nodiscard("a channel whose ends are discarded is destroyed at once")]]
-std::pair<UnboundedSender<T>, Receiver<T>> unbounded_channel() {
+[[nodiscard("a channel whose ends are discarded is destroyed at once")]] std::pair<
+    UnboundedSender<T>, Receiver<T>>
+unbounded_channel() {
   auto chan = std::make_shared<detail::Chan<T>>(0);
   return {UnboundedSender<T>(chan), Receiver<T>(chan)};
 }

@@ -83,7 +83,7 @@ class Mutex;
 template <class T>
 class [[nodiscard("the mutex is unlocked at once when the MutexGuard is discarded")]] MutexGuard {
  public:
-  MutexGuard(MutexGuard&& other) noexcept
+  MutexGuard(MutexGuard && other) noexcept
       : value_(std::exchange(other.value_, nullptr)), permit_(std::move(other.permit_)) {}
   MutexGuard& operator=(MutexGuard&& other) noexcept {
     if (this != &other) {
@@ -111,7 +111,7 @@ class [[nodiscard("the mutex is unlocked at once when the MutexGuard is discarde
 
  private:
   friend class Mutex<T>;
-  MutexGuard(T* value, SemaphorePermit permit) noexcept
+  MutexGuard(T * value, SemaphorePermit permit) noexcept
       : value_(value), permit_(std::move(permit)) {}
 
   T* value_;                // the guarded value; null when empty
@@ -153,8 +153,9 @@ class Mutex {
 
   /// Never waits: the guard if the mutex is unlocked and nobody is queued,
   /// else std::nullopt. Spends no budget.
-  [[nodiscard("the mutex is unlocked at once when the result is discarded")]]
-  std::optional<MutexGuard<T>> try_lock() {
+  [[nodiscard(
+      "the mutex is unlocked at once when the result is discarded")]] std::optional<MutexGuard<T>>
+  try_lock() {
     std::optional<SemaphorePermit> permit = sem_.try_acquire(1);
     if (!permit) return std::nullopt;
     return MutexGuard<T>(&value_, std::move(*permit));
@@ -182,7 +183,7 @@ class [[nodiscard("the mutex is not locked until the Lock is co_awaited")]] Mute
 
  private:
   friend class Mutex;
-  explicit Lock(Mutex* mutex) noexcept : mutex_(mutex), acquire_(mutex->sem_.acquire(1)) {}
+  explicit Lock(Mutex * mutex) noexcept : mutex_(mutex), acquire_(mutex->sem_.acquire(1)) {}
 
   Mutex* mutex_;                // the mutex being locked
   Semaphore::Acquire acquire_;  // the wait for its single permit

@@ -46,11 +46,11 @@
 #include <utility>
 
 #include "spindle/runtime/coop.hpp"
+#include "spindle/runtime/detail/thread_annotations.hpp"
 #include "spindle/runtime/errors.hpp"
 #include "spindle/runtime/waker.hpp"
 #include "spindle/sync/detail/errors.hpp"
 #include "spindle/sync/detail/mutex.hpp"
-#include "spindle/runtime/detail/thread_annotations.hpp"
 #include "spindle/sync/detail/wait_list.hpp"
 
 namespace spindle::sync {
@@ -109,16 +109,16 @@ class Notify {
     }
   }
 
-  mutable detail::RawMutex mu_;                       // guards everything below
-  bool permit_ SPINDLE_GUARDED_BY(mu_) = false;  // a notify_one() found nobody waiting
+  mutable detail::RawMutex mu_;                           // guards everything below
+  bool permit_ SPINDLE_GUARDED_BY(mu_) = false;           // a notify_one() found nobody waiting
   std::uint64_t generation_ SPINDLE_GUARDED_BY(mu_) = 0;  // notify_waiters() calls so far
   detail::WaitList<detail::Waiter> waiters_ SPINDLE_GUARDED_BY(mu_);  // waiting tasks, FIFO
 };
 
 /// The awaitable of Notify::notified(). Not copyable or movable (it is the
 /// wait-list node while its task waits); co_await it once.
-class [[nodiscard("nothing waits for a notification until the Notified is co_awaited")]]
-Notify::Notified {
+class [[nodiscard(
+    "nothing waits for a notification until the Notified is co_awaited")]] Notify::Notified {
  public:
   Notified(const Notified&) = delete;
   Notified& operator=(const Notified&) = delete;
@@ -195,7 +195,7 @@ Notify::Notified {
 
  private:
   friend class Notify;
-  Notified(Notify* notify, std::uint64_t generation) noexcept
+  Notified(Notify * notify, std::uint64_t generation) noexcept
       : notify_(notify), generation_(generation) {}
 
   /// Completes at once if a notify_waiters() happened since creation, or

@@ -184,8 +184,8 @@ class Receiver {
   /// Never blocks: the value if it has been sent, std::nullopt if not yet.
   /// Throws RecvError when the sender was dropped unsent, UsageError when
   /// the value was already received.
-  [[nodiscard("the value received is destroyed when the result is discarded")]]
-  std::optional<T> try_recv() {
+  [[nodiscard("the value received is destroyed when the result is discarded")]] std::optional<T>
+  try_recv() {
     std::uint32_t f = flags();
     if ((f & S::kValue) != 0) return take();
     if ((f & S::kTxDropped) != 0) throw RecvError();
@@ -195,8 +195,7 @@ class Receiver {
   /// Blocks the calling thread until the value is sent (or the sender is
   /// dropped: RecvError). For threads outside the runtime; throws
   /// UsageError on a runtime worker thread.
-  [[nodiscard("the value received is destroyed when the result is discarded")]]
-  T blocking_recv() {
+  [[nodiscard("the value received is destroyed when the result is discarded")]] T blocking_recv() {
     spindle::detail::check_may_block("spindle::sync::Receiver::blocking_recv()");
     if ((flags() & (S::kValue | S::kTxDropped)) == 0) {
       detail::block_on_waker(
@@ -299,8 +298,9 @@ class Receiver {
 
 /// Creates a connected oneshot channel. Throws std::bad_alloc.
 template <class T>
-[[nodiscard("a channel whose ends are discarded is destroyed at once")]]
-std::pair<Sender<T>, Receiver<T>> oneshot() {
+[[nodiscard(
+    "a channel whose ends are discarded is destroyed at once")]] std::pair<Sender<T>, Receiver<T>>
+oneshot() {
   auto* s = new detail::OneshotState<T>();
   return {Sender<T>(s), Receiver<T>(s)};
 }

@@ -48,11 +48,11 @@
 #include <utility>
 
 #include "spindle/runtime/coop.hpp"
+#include "spindle/runtime/detail/thread_annotations.hpp"
 #include "spindle/runtime/errors.hpp"
 #include "spindle/runtime/waker.hpp"
 #include "spindle/sync/detail/errors.hpp"
 #include "spindle/sync/detail/mutex.hpp"
-#include "spindle/runtime/detail/thread_annotations.hpp"
 #include "spindle/sync/detail/wait_list.hpp"
 
 namespace spindle::sync {
@@ -62,12 +62,12 @@ class Semaphore;
 /// Owns `count()` permits of a Semaphore and returns them when destroyed.
 /// Move-only. Thread safety: one permit object must not be used by two
 /// threads at once; it may be moved to and destroyed on any thread.
-class [[nodiscard("the permits go back at once when the SemaphorePermit is discarded")]]
-SemaphorePermit {
+class [[nodiscard(
+    "the permits go back at once when the SemaphorePermit is discarded")]] SemaphorePermit {
  public:
   /// An empty permit (count() == 0).
   SemaphorePermit() noexcept = default;
-  SemaphorePermit(SemaphorePermit&& other) noexcept
+  SemaphorePermit(SemaphorePermit && other) noexcept
       : sem_(std::exchange(other.sem_, nullptr)), count_(std::exchange(other.count_, 0)) {}
   SemaphorePermit& operator=(SemaphorePermit&& other) noexcept {
     if (this != &other) {
@@ -96,7 +96,7 @@ SemaphorePermit {
 
  private:
   friend class Semaphore;
-  SemaphorePermit(Semaphore* sem, std::size_t count) noexcept : sem_(sem), count_(count) {}
+  SemaphorePermit(Semaphore * sem, std::size_t count) noexcept : sem_(sem), count_(count) {}
 
   Semaphore* sem_ = nullptr;  // the issuing semaphore; null when empty
   std::size_t count_ = 0;     // permits held
@@ -136,8 +136,9 @@ class Semaphore {
   /// Never waits: `n` permits if they are free and nobody is queued, else
   /// std::nullopt. Throws Closed when the semaphore is closed. Spends no
   /// budget.
-  [[nodiscard("the permits go back at once when the result is discarded")]]
-  std::optional<SemaphorePermit> try_acquire(std::size_t n = 1) {
+  [[nodiscard(
+      "the permits go back at once when the result is discarded")]] std::optional<SemaphorePermit>
+  try_acquire(std::size_t n = 1) {
     detail::Lock lock(mu_);
     if (closed_) throw_closed();
     if (!waiters_.empty() || permits_ < n) return std::nullopt;
@@ -238,7 +239,7 @@ class Semaphore {
     }
   }
 
-  mutable detail::RawMutex mu_;                                    // guards everything below
+  mutable detail::RawMutex mu_;                               // guards everything below
   std::size_t permits_ SPINDLE_GUARDED_BY(mu_);               // free permits
   bool closed_ SPINDLE_GUARDED_BY(mu_) = false;               // close() was called
   detail::WaitList<Waiter> waiters_ SPINDLE_GUARDED_BY(mu_);  // queued acquires, FIFO
@@ -336,7 +337,7 @@ class [[nodiscard("no permit is acquired until the Acquire is co_awaited")]] Sem
 
  private:
   friend class Semaphore;
-  Acquire(Semaphore* sem, std::size_t n) noexcept : sem_(sem) { node_.needed = n; }
+  Acquire(Semaphore * sem, std::size_t n) noexcept : sem_(sem) { node_.needed = n; }
 
   /// Decides the acquire at once if it can be: closed, or nobody queued and
   /// enough permits free (which are then taken). False: it must wait.

@@ -49,13 +49,13 @@ inline constexpr std::uint32_t kNoWorkerSlot = UINT32_MAX;
 /// What the current thread is doing for a runtime. Plain (non-atomic) data:
 /// only its own thread reads or writes it.
 struct ThreadContext {
-  Core* core = nullptr;         // runtime this thread is a worker of (or drives in block_on)
-  Worker* worker = nullptr;     // the worker this thread runs; null outside workers
-  CellBase* current = nullptr;  // the root task being polled; null between polls
-  bool yielded = false;         // the current poll asked to be re-queued (yield_now)
-  bool self_woken = false;      // the current task woke itself during this poll
+  Core* core = nullptr;               // runtime this thread is a worker of (or drives in block_on)
+  Worker* worker = nullptr;           // the worker this thread runs; null outside workers
+  CellBase* current = nullptr;        // the root task being polled; null between polls
+  bool yielded = false;               // the current poll asked to be re-queued (yield_now)
+  bool self_woken = false;            // the current task woke itself during this poll
   std::uint32_t budget = UINT32_MAX;  // cooperative budget left in this poll (unlimited outside)
-  WaitSlot* slot = nullptr;     // where awaiters of the running coroutine register (see WaitSlot)
+  WaitSlot* slot = nullptr;  // where awaiters of the running coroutine register (see WaitSlot)
   std::uint32_t worker_slot = kNoWorkerSlot;  // worker's process-wide slot (see worker_slot())
 };
 

@@ -80,7 +80,8 @@ Task<T> run_hooked_inline(Task<T> task, TaskHooks* hooks, SourceLocation loc) {
 template <class T>
 struct OwningAwaiter {
   Task<T> task;
-  decltype(std::declval<Task<T>&&>().operator co_await()) inner = std::move(task).operator co_await();
+  decltype(std::declval<Task<T>&&>().operator co_await()) inner =
+      std::move(task).operator co_await();
   bool await_ready() { return inner.await_ready(); }
   template <class H>
   auto await_suspend(H h) {

@@ -150,37 +150,37 @@ class CellBase {
 
   // ---- data -----------------------------------------------------------------
 
-  std::atomic<std::uint64_t> state_{0};   // flags and reference count, see file comment
-  const CellVTable* vtable_;              // output-type specific operations
-  Core* core_ = nullptr;                  // the runtime the task was spawned on (counted ref)
-  CellBase* queue_next_ = nullptr;        // link in the injection queue while queued there
-  CellBase* owned_prev_ = nullptr;        // links in the owned-task list (shard mutex)
-  CellBase* owned_next_ = nullptr;        //   "
-  std::coroutine_handle<> root_;          // the root frame; done() after the final poll
-  WaitSlot wait_;                         // where the next poll resumes, its ready check and
-                                          //   the pending operation's cancellation (awaiters set it)
-  bool cancel_requested_ = false;         // cancellation was sent to the pending operation
-  TaskHooks* hooks_ = nullptr;            // instrumentation, or nullptr (most tasks)
-  std::uint64_t group_id_ = 0;            // hooks_->group_id(), read once at spawn
-  std::atomic<std::uint64_t> polls_{0};   // polls so far (written by the polling worker)
-  std::atomic<std::int64_t> busy_ns_{0};  // time spent in polls (task-dump timing only)
-  Instant spawned_at_{};                  // spawn time (poll timing only)
-  Instant woken_at_{};                    // when it became scheduled (hooks or poll timing):
-                                          //   written by the waker before it queues the task,
-                                          //   read by the poll that dequeues it
+  std::atomic<std::uint64_t> state_{0};  // flags and reference count, see file comment
+  const CellVTable* vtable_;             // output-type specific operations
+  Core* core_ = nullptr;                 // the runtime the task was spawned on (counted ref)
+  CellBase* queue_next_ = nullptr;       // link in the injection queue while queued there
+  CellBase* owned_prev_ = nullptr;       // links in the owned-task list (shard mutex)
+  CellBase* owned_next_ = nullptr;       //   "
+  std::coroutine_handle<> root_;         // the root frame; done() after the final poll
+  WaitSlot wait_;                        // where the next poll resumes, its ready check and
+                                         //   the pending operation's cancellation (awaiters set it)
+  bool cancel_requested_ = false;        // cancellation was sent to the pending operation
+  TaskHooks* hooks_ = nullptr;           // instrumentation, or nullptr (most tasks)
+  std::uint64_t group_id_ = 0;           // hooks_->group_id(), read once at spawn
+  std::atomic<std::uint64_t> polls_{0};  // polls so far (written by the polling worker)
+  std::atomic<std::int64_t> busy_ns_{0};       // time spent in polls (task-dump timing only)
+  Instant spawned_at_{};                       // spawn time (poll timing only)
+  Instant woken_at_{};                         // when it became scheduled (hooks or poll timing):
+                                               //   written by the waker before it queues the task,
+                                               //   read by the poll that dequeues it
   WakeKind wake_kind_ = WakeKind::kFirstPoll;  // how it became scheduled (hooks; same writers)
-  bool wake_self_ = false;                // that wake came from its own poll (hooks; same)
-  bool blocking_ = false;                 // a spawn_blocking job
-  std::uint32_t inline_hooks_ = 0;        // instrumented operands running inside this task
-                                          //   (co_await mon.instrument(t)): stamp its wakes and
-                                          //   time its polls as if it had hooks. Written by
-                                          //   the polling worker; read by the poll and by a
-                                          //   waker after its transition (ordered by it)
+  bool wake_self_ = false;                     // that wake came from its own poll (hooks; same)
+  bool blocking_ = false;                      // a spawn_blocking job
+  std::uint32_t inline_hooks_ = 0;             // instrumented operands running inside this task
+                                    //   (co_await mon.instrument(t)): stamp its wakes and
+                                    //   time its polls as if it had hooks. Written by
+                                    //   the polling worker; read by the poll and by a
+                                    //   waker after its transition (ordered by it)
 
-  TaskId id_ = 0;                         // runtime-unique id
-  std::uint32_t owned_shard_ = 0;         // which owned-task shard lists the cell
-  SourceLocation location_;               // where spawn() was called
-  Waker join_waker_;                      // JoinHandle's waiter; see ownership above
+  TaskId id_ = 0;                  // runtime-unique id
+  std::uint32_t owned_shard_ = 0;  // which owned-task shard lists the cell
+  SourceLocation location_;        // where spawn() was called
+  Waker join_waker_;               // JoinHandle's waiter; see ownership above
 };
 
 /// The typed cell of a root task producing T.

@@ -52,9 +52,9 @@
 #include <cstdint>
 #include <utility>
 
+#include "spindle/runtime/detail/thread_annotations.hpp"
 #include "spindle/runtime/waker.hpp"
 #include "spindle/sync/detail/mutex.hpp"
-#include "spindle/runtime/detail/thread_annotations.hpp"
 
 namespace spindle::sync::detail {
 
