@@ -20,7 +20,7 @@
 // parsed with http-parser. A failed connection is counted and re-opened after 200 ms. Besides the
 // steady load, one client sends /blocking-sleep?ms=150 and /big-loop?ms=150 in turn every few
 // seconds, so that the stall detector has something to report, and a checker runs the protocol
-// self-checks once at start. The default plan is about 115 requests/s; the causes
+// self-checks once at start. The default plan is about 135 requests/s; the causes
 // keep the service's workers busy (or blocked) about a fifth of the time.
 //
 // Thread safety: the member functions may be called from any thread except the

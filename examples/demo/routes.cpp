@@ -34,6 +34,12 @@
 //                    waiters wait as tasks (idle time) while the workers stay free.
 //   slow-downstream  a 50 ms timer standing for a slow backend: long idle, fast polls,
 //                    no scheduling delay. Not a bug in the service; nothing to fix here.
+//   victim           a well-behaved cooperative task: 20 steps of 20 us of computation,
+//                    co_await yield_now() after each. It never blocks and never waits for
+//                    an event, so its time is its (short) polls and the waits for a worker
+//                    after each yield: wherever another task holds the worker, those waits
+//                    grow, and the verdict is "scheduled" with that task as the culprit.
+//                    Nothing to fix in it: fix the culprit's polls, or add workers.
 #include "routes.hpp"
 
 #include <mutex>
@@ -326,6 +332,17 @@ spindle::Task<std::string> lock_fixed(WorkloadPtr w, RouteArgs args) {
       " await";
 }
 
+spindle::Task<std::string> victim(WorkloadPtr w, RouteArgs /*args*/) {
+  const nanoseconds step = w->timings.victim_step;
+  std::uint64_t x = seed();
+  for (int i = 0; i < w->timings.victim_steps; ++i) {
+    x = compute_for(step, x);
+    co_await spindle::yield_now();  // ready at once: what follows is waiting for a worker
+  }
+  co_return "computed " + std::to_string(w->timings.victim_steps) + " steps of " +
+      format_duration(step) + ", yielding after each (" + std::to_string(x % 1000) + ")";
+}
+
 spindle::Task<std::string> slow_downstream(WorkloadPtr w, RouteArgs args) {
   const nanoseconds d = or_default(args, w->timings.downstream);
   co_await spindle::sleep(d);  // stands for a call to a slow backend
@@ -344,7 +361,9 @@ Timings Timings::normal() {
           .yield_every = std::chrono::microseconds(500),
           .lock_hold = milliseconds(5),
           .lock_wait_slice = milliseconds(2),
-          .downstream = milliseconds(50)};
+          .downstream = milliseconds(50),
+          .victim_steps = 20,
+          .victim_step = std::chrono::microseconds(20)};
 }
 
 Timings Timings::quick() {
@@ -355,7 +374,9 @@ Timings Timings::quick() {
           .yield_every = std::chrono::microseconds(500),
           .lock_hold = milliseconds(2),
           .lock_wait_slice = milliseconds(1),
-          .downstream = milliseconds(10)};
+          .downstream = milliseconds(10),
+          .victim_steps = 20,
+          .victim_step = std::chrono::microseconds(20)};
 }
 
 std::optional<RouteArgs> RouteArgs::parse(std::string_view query, std::string& error) {
@@ -415,6 +436,11 @@ RouteTable::RouteTable(const Timings& timings)
        "awaits a " + format_duration(t.downstream) +
            " 'backend' (a timer): long idle, not a bug in the service",
        "", &slow_downstream},
+      {"victim",
+       std::to_string(t.victim_steps) + " steps of " + format_duration(t.victim_step) +
+           ", co_await spindle::yield_now() after each: well-behaved, it waits for workers "
+           "that other routes hold",
+       "", &victim},
   };
   for (const Spec& s : specs) {
     routes_.push_back(Route{.name = s.name,

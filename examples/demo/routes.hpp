@@ -18,8 +18,13 @@
 //                          await, under contention                      waiters); long delays
 //   /lock-fixed            spindle::sync::Mutex held across the await    idle (waiting as tasks)
 //   /slow-downstream       awaits 50 ms "backend" (a timer)              idle dominates: not a bug
+//   /victim                20 steps of 20 us, yield_now() after each    waiting for a worker
+//                          (well-behaved: nothing to fix in it)          dominates: a victim
 // "Long delays" land on every task that shares the stalled workers, not only on the
-// culprit's own monitor: that is the seed talk's "one task can starve others". (A timer
+// culprit's own monitor: that is the seed talk's "one task can starve others". /victim
+// makes it plain: its tasks compute for microseconds and are always ready, so nearly all
+// their time is spent queued for a worker, and the delay blame names who held it
+// (blocking-sleep, the biggest hog of the load plan). (A timer
 // or socket belongs to one worker's io_context: when that worker is the stuck one, the
 // expiry is noticed late and the victim's extra wait counts as idle instead.)
 //
@@ -66,15 +71,18 @@ struct Timings {
   std::chrono::nanoseconds lock_hold;        ///< how long /lock(-fixed) hold the lock (awaiting)
   std::chrono::nanoseconds lock_wait_slice;  ///< /lock's longest single blocking wait
   std::chrono::nanoseconds downstream;       ///< /slow-downstream's "backend" latency
+  int victim_steps;                          ///< /victim's steps, each followed by yield_now()
+  std::chrono::nanoseconds victim_step;      ///< /victim's computation in each step
 
-  /// 1 ms, 20 ms, 16 MiB, 10 ms (0.5 ms slices), 5 ms (2 ms waits), 50 ms.
+  /// 1 ms, 20 ms, 16 MiB, 10 ms (0.5 ms slices), 5 ms (2 ms waits), 50 ms, 20 x 20 us.
   static Timings normal();
-  /// Shorter work for tests (--quick): 1 ms, 5 ms, 2 MiB, 3 ms, 2 ms (1 ms waits), 10 ms.
+  /// Shorter work for tests (--quick): 1 ms, 5 ms, 2 MiB, 3 ms, 2 ms (1 ms waits), 10 ms,
+  /// 20 x 20 us (the victim's work is already tiny).
   static Timings quick();
 };
 
 /// A request's override of its route's duration: `?ms=N`, 0 <= N <= kMaxMs (e.g.
-/// /blocking-sleep?ms=150 trips the stall detector). Ignored by the file routes.
+/// /blocking-sleep?ms=150 trips the stall detector). Ignored by the file routes and /victim.
 struct RouteArgs {
   static constexpr int kMaxMs = 2000;           ///< the largest override accepted
   std::optional<std::chrono::milliseconds> ms;  ///< the override, if given
