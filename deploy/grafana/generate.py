@@ -95,6 +95,55 @@ def dominant():
         label(mean_idle(), ANSWER_IDLE).replace("\n", "\n  "))
 
 
+# ---- the verdict (the same as the recording rules instance_monitor:spindle_task_time:rate1m,
+# ..._time_share:ratio_rate1m, ..._verdict:ratio_rate1m and
+# ..._delay_blame_seconds:top_culprit_ratio_rate1m, and as spindle::diagnose()), per monitor over
+# the selected instances and $__rate_interval ----
+# The four causes, in the order that breaks a tie (the first listed wins).
+CAUSES = (
+    ("poll", "spindle_task_poll_time_seconds_total"),
+    ("scheduled", "spindle_task_scheduled_time_seconds_total"),
+    ("idle", "spindle_task_idle_time_seconds_total"),
+    ("first_poll", "spindle_task_first_poll_delay_seconds_total"),
+)
+# What to do, per verdict: the seed talk's remedies (SEED.md), as the alert SpindleTaskSlowVerdict
+# and spindle::diagnose() put them.
+ADVICE = {
+    "poll": "move blocking work to spindle::spawn_blocking or add spindle::yield_now() in long loops",
+    "scheduled": "the top culprit holds the workers: fix its polls, or add workers",
+    "idle": "the tasks wait for events: look downstream (the peer or service they call, a timer, a channel)",
+    "first_poll": "new tasks wait for a worker to start them: fix the polls that hold the workers, or add workers",
+}
+VERDICT_TEXT = {"poll": "poll: being polled", "scheduled": "scheduled: waiting for a worker",
+                "idle": "idle: waiting for an event", "first_poll": "first_poll: waiting to start"}
+VERDICT_COLOR = {"poll": "orange", "scheduled": "red", "idle": "blue", "first_poll": "purple"}
+
+
+def cause_times(by="monitor"):
+    """Seconds per second of each cause, labelled cause=<which> (kind summed away)."""
+    return "\nor\n".join('label_replace(%s, "cause", "%s", "", "")' % (rate(metric, TASK, by=by), cause)
+                          for cause, metric in CAUSES)
+
+
+def verdict():
+    """Per monitor, the cause with the largest share of the four times, valued at its share; none
+    where the monitor's tasks did nothing (NaN, dropped by >= 0). topk keeps the first of equal
+    values in its input's order, which is CAUSES' (the rules break ties explicitly, in the same
+    order). The cause is copied to the label `advice`, which the table's value mappings spell out."""
+    times = cause_times().replace("\n", "\n      ")
+    share = "(\n      %s\n    )\n    / ignoring (cause) group_left\n    sum by (monitor) (\n      %s\n    )" % (
+        times, times)
+    return 'label_join(\n  topk by (monitor) (1,\n    %s\n  ) >= 0,\n  "advice", "", "cause"\n)' % share
+
+
+def top_culprit():
+    """Per monitor, who held the worker most during its long scheduled delays (delay blame),
+    valued at its share of the monitor's blamed time; none where nothing was blamed."""
+    blame = "spindle_task_delay_blame_seconds_total"
+    return "topk by (monitor) (1, %s > 0)\n/ ignoring (culprit) group_left\n%s" % (
+        rate(blame, TASK, by="monitor, culprit"), rate(blame, TASK, by="monitor"))
+
+
 # ---- panels ------------------------------------------------------------------
 def target(expr, legend="", ref="A", instant=False, fmt=None):
     t = {"datasource": DS, "editorMode": "code", "expr": expr, "legendFormat": legend,
@@ -407,13 +456,19 @@ HOW_TO = """
 
 1. **being polled**: a worker runs the task's code;
 2. **waiting to be polled** (scheduled): the task was woken and waits for a worker;
-3. **idle**: the task waits for an event (I/O, a timer, a channel, another task).
+3. **idle**: the task waits for an event (I/O, a timer, a channel, another task);
 
-Pick the monitor(s) above. The table says, per monitor, which of the three
-**mean** times is largest (*answer*). Go to that row below and look at the
-distribution (p99, heatmap) to see whether a few outliers or every task is slow.
-A task that waits for requests is mostly idle: that is normal, and row 3 only
-matters when the wait is on something the task calls.
+and, before all that, waiting for its first poll.
+
+Pick the monitor(s) above. The **verdict** (left) says, per monitor, which of
+these took the largest share of its tasks' time, who held the worker during its
+long waits, and what to do: the seed talk's remedies (`spawn_blocking`,
+`yield_now`, more workers, look downstream). The table below compares the
+**mean** times (*answer*) with the ratios of slow polls and long delays. Go to
+the matching row and look at the distribution (p99, heatmap) to see whether a
+few outliers or every task is slow. A task that waits for requests is mostly
+idle: that is normal, and row 3 only matters when the wait is on something the
+task calls.
 """
 
 ROW1 = """
@@ -428,10 +483,11 @@ task and where it was spawned. *Never-yielded polls* (Lints, below) are the wors
 
 ROW2 = """
 **Is the time spent waiting to be polled?** The task was ready, but no worker took it.
-Look at the busy ratio beside it. **Every worker near 100%:** the runtime is saturated: add
-worker threads or instances, or shed load. **One worker near 100%, the others not:** a slow
-poller holds it: find it in row 1 of the *other* monitors (select them all) and in the stall
-detector's log, then fix that task. A long *first-poll delay* says the same for new tasks.
+*Who held the worker* names what was polling meanwhile (the delay blame). Look at the busy
+ratio beside it. **Every worker near 100%:** the runtime is saturated: add worker threads or
+instances, or shed load. **One worker near 100%, the others not:** a slow poller holds it:
+the top culprit; select it and look at its row 1 (and the stall detector's log), then fix that
+task. A long *first-poll delay* says the same for new tasks.
 """
 
 ROW3 = """
@@ -442,10 +498,51 @@ latency. A task that waits for the next request is idle by design.
 """
 
 
+def verdict_table():
+    mappings = [{"type": "value", "options": {
+        c: {"text": VERDICT_TEXT[c], "color": VERDICT_COLOR[c], "index": i} for i, c in enumerate(VERDICT_TEXT)}}]
+    advice = [{"type": "value", "options": {c: {"text": ADVICE[c], "index": i} for i, c in enumerate(ADVICE)}}]
+    return {
+        "type": "table", "title": "Verdict: where the time goes, who held the worker, what to do",
+        "description": "Per TaskMonitor, over the rate interval: the largest of the four times its tasks spend (being polled, waiting for a worker after a wake, idle, waiting for the first poll) and its share of the four (spindle_task_poll_time_seconds_total, spindle_task_scheduled_time_seconds_total, spindle_task_idle_time_seconds_total, spindle_task_first_poll_delay_seconds_total); the top culprit of its long scheduled delays and its share of the blamed time (spindle_task_delay_blame_seconds_total, needs the runtime's flight recorder); and the seed talk's remedy for the verdict. The same verdict as spindle::diagnose() and the recording rule instance_monitor:spindle_task_verdict:ratio_rate1m (ties go to poll, then scheduled, idle, first_poll); the alert SpindleTaskSlowVerdict fires on poll or scheduled above 50% for 5 minutes.",
+        "datasource": DS,
+        "fieldConfig": {
+            "defaults": {"color": {"mode": "thresholds"},
+                         "custom": {"align": "auto", "cellOptions": {"type": "auto"},
+                                    "filterable": False, "inspect": False},
+                         "mappings": [], "thresholds": GREEN, "unit": "percentunit"},
+            "overrides": [
+                override_name("verdict", ("custom.cellOptions", {"type": "color-background", "mode": "basic"}),
+                              ("mappings", mappings)),
+                override_name("advice", ("mappings", advice), ("custom.inspect", True)),
+                override_name("share", ("custom.cellOptions", {"type": "gauge", "mode": "basic",
+                                                               "valueDisplayMode": "text"}),
+                              ("min", 0), ("max", 1)),
+            ],
+        },
+        "options": {"cellHeight": "sm", "showHeader": True,
+                    "footer": {"countRows": False, "fields": "", "reducer": ["sum"], "show": False},
+                    "sortBy": [{"desc": False, "displayName": "monitor"}]},
+        "targets": [target(verdict(), "", "A", instant=True, fmt="table"),
+                    target(top_culprit(), "", "B", instant=True, fmt="table")],
+        "transformations": [
+            {"id": "merge", "options": {}},
+            {"id": "organize", "options": {
+                "excludeByName": {"Time": True},
+                "indexByName": {"monitor": 0, "cause": 1, "Value #A": 2, "culprit": 3, "Value #B": 4,
+                                "advice": 5},
+                "renameByName": {"cause": "verdict", "Value #A": "share", "culprit": "top culprit",
+                                 "Value #B": "culprit's share of the blamed delay"},
+            }},
+        ],
+    }
+
+
 def tasks_dashboard():
     L = Layout()
     L.row("Which of the three is it? (per monitor)")
-    L.add(text("How to read this dashboard", "The procedure this dashboard follows (monitor/include/spindle/monitor/task_metrics.hpp).", HOW_TO), 8, 10)
+    L.add(verdict_table(), 16, 8)
+    L.add(text("How to read this dashboard", "The procedure this dashboard follows (monitor/include/spindle/monitor/task_metrics.hpp).", HOW_TO), 8, 18)
     table_targets = [
         target(dominant(), "", "A", instant=True, fmt="table"),
         target(mean_poll(), "", "B", instant=True, fmt="table"),
@@ -539,14 +636,17 @@ def tasks_dashboard():
     L.add(timeseries("Long-delay ratio", "Share of wake → poll delays at least as long as the monitor's long-delay threshold (spindle_task_scheduled_total{kind=\"long\"} / all). Above 10% for 5 minutes fires SpindleTaskLongSchedulingDelays.",
                      [target(long_delay_ratio(), MON)], "percentunit", max_=1,
                      thresh=thresholds(("transparent", None), ("red", 0.1))), 8, 8)
-    L.add(heatmap("Scheduled delay distribution", "Wake → poll delays per second in each duration bucket (spindle_task_scheduled_delay_seconds_bucket), all selected monitors together.",
-                  "spindle_task_scheduled_delay_seconds", TASK, "Reds", "delays/s"), 8, 8)
+    L.add(timeseries("Who held the worker", "During the selected monitors' long scheduled delays, who was polling on the worker the task waited for: seconds of delay per second blamed on each culprit, stacked (rate of spindle_task_delay_blame_seconds_total). A culprit is a monitor's name (its tasks' polls: fix them, row 1 with that monitor selected), unmonitored (tasks under no TaskMonitor), runtime (the worker's own work: timers, I/O, stealing), unrecorded (the flight recorder's ring had already moved on) or other (beyond the 5 named per monitor). Select one monitor to see its own culprits. Empty without the runtime's flight recorder (Runtime::Builder::flight_recorder).",
+                     [target(rate("spindle_task_delay_blame_seconds_total", TASK, by="culprit"), "{{culprit}}")],
+                     "s", stack=True), 12, 8)
     L.add(timeseries("Runtime busy ratio per worker", "Share of time each worker of the selected instances spent polling (rate of spindle_runtime_busy_seconds_total). All near 100%: saturated. One near 100%: a slow poller holds it. Low while delays are long: look at the injection queue on the Runtime dashboard.",
                      [target(rate("spindle_runtime_busy_seconds_total", RUNTIME), WORKER)],
-                     "percentunit", max_=1, thresh=thresholds(("transparent", None), ("red", 0.9))), 8, 8)
+                     "percentunit", max_=1, thresh=thresholds(("transparent", None), ("red", 0.9))), 12, 8)
+    L.add(heatmap("Scheduled delay distribution", "Wake → poll delays per second in each duration bucket (spindle_task_scheduled_delay_seconds_bucket), all selected monitors together.",
+                  "spindle_task_scheduled_delay_seconds", TASK, "Reds", "delays/s"), 12, 8)
     L.add(timeseries("Mean first-poll delay", "Instrument → first poll, per new task, per monitor (spindle_task_first_poll_delay_seconds_total / spindle_task_first_polls_total): how long new tasks wait to start. Empty for monitors that start no tasks in the interval.",
                      [target("%s\n/\n%s" % (rate("spindle_task_first_poll_delay_seconds_total", TASK, by="monitor"),
-                                           rate("spindle_task_first_polls_total", TASK, by="monitor")), MON)], "s"), 8, 8)
+                                           rate("spindle_task_first_polls_total", TASK, by="monitor")), MON)], "s"), 12, 8)
 
     L.row("3. Is the time spent idle?")
     L.add(text("Row 3: what it means, what to do", "How to read row 3 and what to do when the answer is yes.", ROW3), 24, 4)

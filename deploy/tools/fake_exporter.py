@@ -7,9 +7,12 @@ the rules and the dashboards can be tried without building the C++ demo.
 
 Simulates one runtime ("main", 4 workers) and three TaskMonitors:
   checkout  slow polls (some polls take milliseconds)   -> row 1 answers
-  search    long scheduling delays                       -> row 2 answers
+  search    long scheduling delays, mostly behind checkout's polls
+                                                         -> row 2 answers
   sessions  long idle periods (waits on a "downstream")  -> row 3 answers
-and a worker that stalls from time to time. Every series carries the constant
+and a worker that stalls from time to time. Each long scheduling delay is
+blamed on culprits in fixed proportions (spindle_task_delay_blame_seconds_total,
+as with the runtime's flight recorder). Every series carries the constant
 label service="spindle-demo", as an exporter option would add it.
 Used by deploy/tools/smoke.sh. Python 3 standard library only.
 """
@@ -63,8 +66,10 @@ class Hist:
 
 
 class Monitor:
-    def __init__(self, name, poll, sched, idle, tasks_per_s, polls_per_task, self_wake):
+    def __init__(self, name, poll, sched, idle, tasks_per_s, polls_per_task, self_wake, blame):
         self.name, self.poll, self.sched, self.idle = name, poll, sched, idle
+        self.blame_shares = blame  # culprit -> its part of each long delay
+        self.blame = {c: 0.0 for c in blame}
         self.tasks_per_s, self.polls_per_task, self.self_wake = tasks_per_s, polls_per_task, self_wake
         self.slow_threshold, self.long_threshold, self.stall = 50e-6, 50e-6, 0.1
         self.c = {k: 0.0 for k in ("instrumented", "dropped", "first", "first_delay", "idled", "idle_time",
@@ -106,6 +111,9 @@ class Monitor:
                     self.sched_n[kind] += 1
                     self.sched_time[kind] += s
                     self.h_sched.observe(s)
+                    if kind == "long":
+                        for c, share in self.blame_shares.items():
+                            self.blame[c] += s * share
         done = int(tasks * 0.99 + rnd.random()) if self.live < 50 else tasks
         self.c["dropped"] += done
         self.live = int(self.c["instrumented"] - self.c["dropped"])
@@ -138,6 +146,9 @@ class Monitor:
         add("spindle_task_never_yielded_polls_total{%s} %d" % (m, self.c["never_yielded"]))
         add("spindle_task_slow_poll_threshold_seconds{%s} %s" % (m, fmt(self.slow_threshold)))
         add("spindle_task_long_delay_threshold_seconds{%s} %s" % (m, fmt(self.long_threshold)))
+        if self.sched_n["long"]:  # as the exporter: only monitors that had a long delay
+            for c, v in self.blame.items():
+                add('spindle_task_delay_blame_seconds_total{%s,culprit="%s"} %s' % (m, c, fmt(v)))
         return out
 
 
@@ -237,6 +248,7 @@ HELP = {
     "spindle_task_never_yielded_polls_total": ("counter", "Polls past the stall threshold."),
     "spindle_task_slow_poll_threshold_seconds": ("gauge", "Slow-poll threshold."),
     "spindle_task_long_delay_threshold_seconds": ("gauge", "Long-delay threshold."),
+    "spindle_task_delay_blame_seconds_total": ("counter", "Long scheduled delays by who held the worker."),
     "spindle_runtime_workers": ("gauge", "Workers."),
     "spindle_runtime_live_tasks": ("gauge", "Live tasks."),
     "spindle_runtime_spawned_tasks_total": ("counter", "Tasks spawned."),
@@ -280,9 +292,12 @@ class State:
         self.last = time.monotonic()
         self.runtime = Runtime()
         self.monitors = [
-            Monitor("checkout", lognormal(30e-6, 1.5), lognormal(8e-6, 0.8), lognormal(20e-6, 0.5), 40, 4, 0.05),
-            Monitor("search", lognormal(12e-6, 0.6), lognormal(120e-6, 1.0), lognormal(30e-6, 0.5), 60, 3, 0.02),
-            Monitor("sessions", lognormal(8e-6, 0.5), lognormal(6e-6, 0.6), lognormal(0.25, 0.8), 10, 6, 0.4),
+            Monitor("checkout", lognormal(30e-6, 1.5), lognormal(8e-6, 0.8), lognormal(20e-6, 0.5), 40, 4, 0.05,
+                    {"checkout": 0.5, "unmonitored": 0.3, "runtime": 0.2}),
+            Monitor("search", lognormal(12e-6, 0.6), lognormal(120e-6, 1.0), lognormal(30e-6, 0.5), 60, 3, 0.02,
+                    {"checkout": 0.7, "unmonitored": 0.2, "runtime": 0.1}),
+            Monitor("sessions", lognormal(8e-6, 0.5), lognormal(6e-6, 0.6), lognormal(0.25, 0.8), 10, 6, 0.4,
+                    {"search": 0.6, "runtime": 0.4}),
         ]
 
     def render(self):
