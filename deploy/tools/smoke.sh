@@ -8,6 +8,10 @@
 #   options: --wait SECONDS (default 90): the most to wait, in all, for the
 #              queries to have data (polled every 2 s; passing takes ~15-30 s);
 #            --fleet: the fleet of deploy/prometheus/fleet/ instead (below);
+#            --expect-verdict MONITOR=CAUSE, --expect-culprit MONITOR=CULPRIT
+#              (repeatable): then, within what is left of --wait, the verdict the
+#              rules compute on the (leaf) Prometheus must be that
+#              (deploy/tools/check_verdict.py; prints every monitor's verdict);
 #            --keep: leave the temp dir
 #
 # --fleet starts three Prometheus on loopback ports picked at run time:
@@ -26,14 +30,17 @@
 set -euo pipefail
 
 deploy=$(cd "$(dirname "$0")/.." && pwd)
-target="" wait_s=90 keep=0 fleet=0
+target="" wait_s=90 keep=0 fleet=0 verdict=()
 while [[ $# -gt 0 ]]; do
   case "$1" in
     --target) target=$2; shift 2 ;;
     --wait) wait_s=$2; shift 2 ;;
     --fleet) fleet=1; shift ;;
+    --expect-verdict) verdict+=(--expect "$2"); shift 2 ;;
+    --expect-culprit) verdict+=(--expect-culprit "$2"); shift 2 ;;
     --keep) keep=1; shift ;;
-    *) echo "usage: $0 [--target HOST:PORT] [--wait SECONDS] [--fleet] [--keep]" >&2; exit 2 ;;
+    *) echo "usage: $0 [--target HOST:PORT] [--wait SECONDS] [--fleet]" \
+         "[--expect-verdict MONITOR=CAUSE]... [--expect-culprit MONITOR=CULPRIT]... [--keep]" >&2; exit 2 ;;
   esac
 done
 command -v prometheus >/dev/null || { echo "smoke.sh: needs the prometheus binary" >&2; exit 77; }
@@ -104,11 +111,22 @@ check() {
   fi
 }
 
+# check_verdict PORT: the expected verdicts on the Prometheus that evaluates the rules.
+check_verdict() {
+  [[ ${#verdict[@]} -gt 0 ]] || return 0
+  local left=$((deadline - SECONDS))
+  ((left > 0)) || left=0
+  echo "smoke.sh: the verdict on 127.0.0.1:$1:"
+  python3 "$deploy/tools/check_verdict.py" --prometheus "http://127.0.0.1:$1" \
+    --job spindle-demo --instance "$target" --wait "$left" "${verdict[@]}"
+}
+
 if [[ $fleet -eq 0 ]]; then
   a_port=$(free_port)
   rewrite "$tmp/prometheus/prometheus.yml" '"demo:9464"' "\"$target\""
   start single "$tmp/prometheus/prometheus.yml" "$a_port"
   check single "$a_port"
+  check_verdict "$a_port"
   exit 0
 fi
 
@@ -140,6 +158,7 @@ start C-federate "$fleet_dir/central-federate.yml" "$c_port"
 echo "smoke.sh: fleet: A (leaf) 127.0.0.1:$a_port scrapes $target, remote-writes to B 127.0.0.1:$b_port;" \
   "C 127.0.0.1:$c_port federates A; external labels ${labels[*]#--external-label=}"
 check A-leaf "$a_port"
+check_verdict "$a_port"
 check B-remote-write "$b_port" --central "${labels[@]}"
 check C-federate "$c_port" --central "${labels[@]}"
 # B accepted every request: a rejected one (HTTP 4xx, e.g. duplicate samples)

@@ -14,7 +14,16 @@
 #      returns no series fails, and so does a recorded series that did not
 #      reach B or C, a series there without A's external labels, or a
 #      sample A failed to send to B. Data is polled for, 90 s at most in
-#      all (~25-40 s when it passes).
+#      all (~25-40 s when it passes);
+#   4. the verdict A's rules compute per route (deploy/tools/check_verdict.py,
+#      run by smoke.sh on A, within the same 90 s), at two consecutive rule
+#      evaluations: blocking-sleep and big-loop spend their time being polled
+#      (poll), slow-downstream waiting for its "backend" (idle), and victim,
+#      a well-behaved route starved by the others, waiting for a worker
+#      (scheduled) with blocking-sleep, the biggest hog of the load plan, as
+#      its top culprit; the alert SpindleTaskSlowVerdict is pending for the
+#      first three with that cause and culprit, and not for slow-downstream.
+#      The table of every route's verdict is printed.
 # Usage: prometheus_integration.sh <source-dir> <spindle-demo binary>
 set -euo pipefail
 src=$1 demo=$2
@@ -56,7 +65,11 @@ echo "integration: live scrape ($(grep -c '^spindle_' "$tmp/scrape.txt") spindle
 "$src/deploy/check.sh"
 
 # 3. Real Prometheus against the demo (a leaf, a remote-write receiver, a
-# federating one); every dashboard and rule expression on each.
-"$src/deploy/tools/smoke.sh" --target "$target" --fleet --wait 90
+# federating one); every dashboard and rule expression on each; 4. the verdict
+# on the leaf, per route (the demo's causes: examples/demo/routes.hpp).
+"$src/deploy/tools/smoke.sh" --target "$target" --fleet --wait 90 \
+  --expect-verdict blocking-sleep=poll --expect-verdict big-loop=poll \
+  --expect-verdict slow-downstream=idle \
+  --expect-verdict victim=scheduled --expect-culprit victim=blocking-sleep
 kill -0 "$demo_pid" || { echo "integration: the demo died"; cat "$tmp/demo.log"; exit 1; }
 echo "integration: PASSED"
