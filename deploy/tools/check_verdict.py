@@ -27,27 +27,16 @@ standard library only.
 """
 
 import argparse
-import json
 import sys
 import time
-import urllib.error
-import urllib.parse
-import urllib.request
+
+from check_queries import api  # the same Prometheus HTTP API helper (deploy/tools/)
 
 VERDICT = "instance_monitor:spindle_task_verdict:ratio_rate1m"
 CULPRIT = "instance_monitor:spindle_task_delay_blame_seconds:top_culprit_ratio_rate1m"
 ALERT = "SpindleTaskSlowVerdict"
 GROUP = "spindle-task-instance"  # the rule group that records VERDICT
 CAUSES = ("poll", "scheduled", "idle", "first_poll")
-
-
-def api(base, path, **params):
-    url = base.rstrip("/") + path + ("?" + urllib.parse.urlencode(params) if params else "")
-    try:
-        with urllib.request.urlopen(url, timeout=30) as r:
-            return json.load(r)
-    except urllib.error.HTTPError as e:  # 400/422: a bad query; the body says why
-        return json.load(e)
 
 
 def instant(base, query, at):

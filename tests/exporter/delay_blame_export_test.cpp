@@ -15,7 +15,7 @@
 #include "spindle/exporter.hpp"
 #include "spindle/monitor.hpp"
 #include "spindle/runtime.hpp"
-#include "support/manual_clock.hpp"
+#include "monitor/monitor_support.hpp"
 
 namespace {
 
@@ -23,36 +23,18 @@ using namespace std::chrono_literals;
 using spindle::Task;
 using spindle::TaskMonitor;
 using spindle::test::ManualClock;
+using spindle::test::spin;
 using spindle::test::parse_scrape;
 
 constexpr const char* kFamily = "spindle_task_delay_blame_seconds_total";
 
-Task<void> spinner(ManualClock* clock, int rounds, std::chrono::nanoseconds per_poll) {
-  for (int i = 0; i < rounds; ++i) {
-    clock->advance(per_poll);
-    co_await spindle::yield_now();
-  }
-}
-
-struct Setting {
-  std::shared_ptr<ManualClock> clock = std::make_shared<ManualClock>();
-  spindle::Runtime rt = spindle::Runtime::Builder()
-                            .current_thread()
-                            .clock(clock->source())
-                            .flight_recorder(1 << 14)
-                            .build();
-  TaskMonitor monitor(const std::string& name) const {
-    return TaskMonitor::Builder()
-        .name(name)
-        .clock(clock->source())
-        .long_delay_threshold(50us)
-        .build();
-  }
+struct Setting : spindle::test::ClockedRuntime {
+  Setting() : ClockedRuntime(false, 1 << 14) {}
   /// The victim yields once while each hog polls once for its duration.
   void round(const TaskMonitor& victim, const std::vector<std::pair<TaskMonitor, std::chrono::nanoseconds>>& hogs) {
     std::vector<spindle::JoinHandle<void>> hs;
-    hs.push_back(rt.spawn(victim.instrument(spinner(clock.get(), 1, 0ns))));
-    for (const auto& [m, d] : hogs) hs.push_back(rt.spawn(m.instrument(spinner(clock.get(), 2, d))));
+    hs.push_back(rt.spawn(victim.instrument(spin(clock.get(), 1, 0ns))));
+    for (const auto& [m, d] : hogs) hs.push_back(rt.spawn(m.instrument(spin(clock.get(), 2, d))));
     rt.block_on([](std::vector<spindle::JoinHandle<void>>& hs) -> Task<void> {
       for (auto& h : hs) co_await h;
     }(hs));

@@ -13,7 +13,7 @@
 #include <string>
 #include <vector>
 
-#include "support/manual_clock.hpp"
+#include "monitor/monitor_support.hpp"
 
 namespace {
 
@@ -23,33 +23,13 @@ using spindle::Task;
 using spindle::TaskMetrics;
 using spindle::TaskMonitor;
 using spindle::test::ManualClock;
+using spindle::test::spin;
 using namespace std::chrono_literals;
 
-struct BlameSetting {
-  std::shared_ptr<ManualClock> clock = std::make_shared<ManualClock>();
-  Runtime rt = Runtime::Builder()
-                   .current_thread()
-                   .clock(clock->source())
-                   .flight_recorder(4096)
-                   .build();
-
-  TaskMonitor monitor(const std::string& name) const {
-    return TaskMonitor::Builder()
-        .name(name)
-        .clock(clock->source())
-        .slow_poll_threshold(50us)
-        .long_delay_threshold(50us)
-        .build();
-  }
+/// The setting: a flight recorder, both thresholds 50 us.
+struct BlameSetting : spindle::test::ClockedRuntime {
+  BlameSetting() : ClockedRuntime(false, 4096) {}
 };
-
-/// `rounds` polls, each moving the clock by `per_poll`, with a yield between.
-Task<void> spinner(ManualClock* clock, int rounds, std::chrono::nanoseconds per_poll) {
-  for (int i = 0; i < rounds; ++i) {
-    clock->advance(per_poll);
-    co_await spindle::yield_now();
-  }
-}
 
 std::string describe(const std::vector<DelayBlame>& blame) {
   std::string s;
@@ -68,9 +48,9 @@ TEST(DelayBlame, AVictimsDelayIsBlamedOnTheHogAndABystanderBarely) {
   // All three yield in a loop on the one worker: every scheduled delay of
   // the victim spans one poll of the hog (5 ms) and one of the bystander
   // (1 us). The hog and the bystander outlast the victim's 3 yields.
-  auto hv = c.rt.spawn(victim.instrument(spinner(c.clock.get(), 3, 0ns)));
-  auto hh = c.rt.spawn(hog.instrument(spinner(c.clock.get(), 6, 5ms)));
-  auto hb = c.rt.spawn(bystander.instrument(spinner(c.clock.get(), 6, 1us)));
+  auto hv = c.rt.spawn(victim.instrument(spin(c.clock.get(), 3, 0ns)));
+  auto hh = c.rt.spawn(hog.instrument(spin(c.clock.get(), 6, 5ms)));
+  auto hb = c.rt.spawn(bystander.instrument(spin(c.clock.get(), 6, 1us)));
   c.rt.block_on([](auto& a, auto& b, auto& d) -> Task<void> {
     co_await a;
     co_await b;
@@ -91,8 +71,8 @@ TEST(DelayBlame, AVictimsDelayIsBlamedOnTheHogAndABystanderBarely) {
 TEST(DelayBlame, ATaskWithoutAMonitorIsBlamedAsUnmonitored) {
   BlameSetting c;
   TaskMonitor victim = c.monitor("victim");
-  auto hv = c.rt.spawn(victim.instrument(spinner(c.clock.get(), 2, 0ns)));
-  auto hh = c.rt.spawn(spinner(c.clock.get(), 5, 2ms));  // no monitor
+  auto hv = c.rt.spawn(victim.instrument(spin(c.clock.get(), 2, 0ns)));
+  auto hh = c.rt.spawn(spin(c.clock.get(), 5, 2ms));  // no monitor
   c.rt.block_on([](auto& a, auto& b) -> Task<void> {
     co_await a;
     co_await b;
@@ -126,8 +106,8 @@ TEST(DelayBlame, EachIntervalCarriesOnlyItsOwnBlame) {
   TaskMonitor other = c.monitor("other-hog");
   auto it = victim.intervals();
   {
-    auto hv = c.rt.spawn(victim.instrument(spinner(c.clock.get(), 2, 0ns)));
-    auto hh = c.rt.spawn(hog.instrument(spinner(c.clock.get(), 4, 1ms)));
+    auto hv = c.rt.spawn(victim.instrument(spin(c.clock.get(), 2, 0ns)));
+    auto hh = c.rt.spawn(hog.instrument(spin(c.clock.get(), 4, 1ms)));
     c.rt.block_on([](auto& a, auto& b) -> Task<void> {
       co_await a;
       co_await b;
@@ -137,8 +117,8 @@ TEST(DelayBlame, EachIntervalCarriesOnlyItsOwnBlame) {
   ASSERT_EQ(first.delay_blame.size(), 1U) << describe(first.delay_blame);
   EXPECT_EQ(first.delay_blame[0], (DelayBlame{"hog", 2ms}));
   {
-    auto hv = c.rt.spawn(victim.instrument(spinner(c.clock.get(), 1, 0ns)));
-    auto hh = c.rt.spawn(other.instrument(spinner(c.clock.get(), 3, 7ms)));
+    auto hv = c.rt.spawn(victim.instrument(spin(c.clock.get(), 1, 0ns)));
+    auto hh = c.rt.spawn(other.instrument(spin(c.clock.get(), 3, 7ms)));
     c.rt.block_on([](auto& a, auto& b) -> Task<void> {
       co_await a;
       co_await b;
@@ -160,8 +140,8 @@ TEST(DelayBlame, ACulpritKeepsItsNameAfterItsMonitorIsGone) {
   TaskMonitor victim = c.monitor("victim");
   {
     TaskMonitor hog = c.monitor("short-lived");
-    auto hv = c.rt.spawn(victim.instrument(spinner(c.clock.get(), 1, 0ns)));
-    auto hh = c.rt.spawn(hog.instrument(spinner(c.clock.get(), 3, 1ms)));
+    auto hv = c.rt.spawn(victim.instrument(spin(c.clock.get(), 1, 0ns)));
+    auto hh = c.rt.spawn(hog.instrument(spin(c.clock.get(), 3, 1ms)));
     c.rt.block_on([](auto& a, auto& b) -> Task<void> {
       co_await a;
       co_await b;
@@ -180,8 +160,8 @@ TEST(DelayBlame, WithoutAFlightRecorderThereIsNoBlame) {
                            .clock(clock->source())
                            .long_delay_threshold(50us)
                            .build();
-  auto hv = rt.spawn(victim.instrument(spinner(clock.get(), 2, 0ns)));
-  auto hh = rt.spawn(spinner(clock.get(), 4, 1ms));
+  auto hv = rt.spawn(victim.instrument(spin(clock.get(), 2, 0ns)));
+  auto hh = rt.spawn(spin(clock.get(), 4, 1ms));
   rt.block_on([](auto& a, auto& b) -> Task<void> {
     co_await a;
     co_await b;

@@ -13,7 +13,7 @@
 #include <spindle/runtime.hpp>
 #include <string>
 
-#include "support/manual_clock.hpp"
+#include "monitor/monitor_support.hpp"
 
 namespace {
 
@@ -25,6 +25,7 @@ using spindle::Task;
 using spindle::TaskMetrics;
 using spindle::TaskMonitor;
 using spindle::test::ManualClock;
+using spindle::test::spin;
 
 TaskMetrics times(std::chrono::nanoseconds poll, std::chrono::nanoseconds scheduled,
                   std::chrono::nanoseconds idle, std::chrono::nanoseconds first_poll) {
@@ -94,28 +95,10 @@ TEST(Diagnose, TiesGoToTheCauseListedFirstAndAnEmptyPeriodIsNone) {
 
 // ---- real monitors ------------------------------------------------------------------
 
-struct Setting {
-  std::shared_ptr<ManualClock> clock = std::make_shared<ManualClock>();
-  spindle::Runtime rt = spindle::Runtime::Builder()
-                            .current_thread()
-                            .clock(clock->source())
-                            .flight_recorder(4096)
-                            .build();
-  TaskMonitor monitor(const std::string& name) const {
-    return TaskMonitor::Builder()
-        .name(name)
-        .clock(clock->source())
-        .long_delay_threshold(50us)
-        .build();
-  }
+/// The setting: a flight recorder (for the culprit), both thresholds 50 us.
+struct Setting : spindle::test::ClockedRuntime {
+  Setting() : ClockedRuntime(false, 4096) {}
 };
-
-Task<void> spinner(ManualClock* clock, int rounds, std::chrono::nanoseconds per_poll) {
-  for (int i = 0; i < rounds; ++i) {
-    clock->advance(per_poll);
-    co_await spindle::yield_now();
-  }
-}
 
 TEST(Diagnose, OfRealMonitorsNamesHoldingWaitingAndStarvedTasks) {
   Setting c;
@@ -124,7 +107,7 @@ TEST(Diagnose, OfRealMonitorsNamesHoldingWaitingAndStarvedTasks) {
   TaskMonitor victim = c.monitor("victim");
   TaskMonitor hog = c.monitor("hog");
   // A task whose polls take 10 ms each: poll.
-  auto hb = c.rt.spawn(blocking.instrument(spinner(c.clock.get(), 1, 10ms)));
+  auto hb = c.rt.spawn(blocking.instrument(spin(c.clock.get(), 1, 10ms)));
   c.rt.block_on([](auto& h) -> Task<void> { co_await h; }(hb));
   // A task idle 40 ms on an event that another task sends: idle.
   auto [tx, rx] = spindle::sync::oneshot<int>();
@@ -138,8 +121,8 @@ TEST(Diagnose, OfRealMonitorsNamesHoldingWaitingAndStarvedTasks) {
     co_await h;
   }(c.clock.get(), std::move(tx), hw));
   // A victim that yields while a hog's polls take 5 ms: scheduled, the hog.
-  auto hv = c.rt.spawn(victim.instrument(spinner(c.clock.get(), 3, 0ns)));
-  auto hh = c.rt.spawn(hog.instrument(spinner(c.clock.get(), 5, 5ms)));
+  auto hv = c.rt.spawn(victim.instrument(spin(c.clock.get(), 3, 0ns)));
+  auto hh = c.rt.spawn(hog.instrument(spin(c.clock.get(), 5, 5ms)));
   c.rt.block_on([](auto& a, auto& b) -> Task<void> {
     co_await a;
     co_await b;

@@ -14,7 +14,7 @@
 #include <string>
 #include <vector>
 
-#include "support/manual_clock.hpp"
+#include "monitor/monitor_support.hpp"
 
 namespace {
 
@@ -24,27 +24,17 @@ using spindle::Task;
 using spindle::TaskMetrics;
 using spindle::TaskMonitor;
 using spindle::test::ManualClock;
+using spindle::test::yields;
 
-struct Setting {
-  std::shared_ptr<ManualClock> clock = std::make_shared<ManualClock>();
-  spindle::Runtime rt =
-      spindle::Runtime::Builder().current_thread().clock(clock->source()).build();
+/// The setting: both thresholds 50 us; a monitor may report each finished task.
+struct Setting : spindle::test::ClockedRuntime {
   TaskMonitor monitor(const std::string& name,
                       std::function<void(const PerTaskMetrics&)> on_finished = {}) const {
-    auto b = TaskMonitor::Builder()
-                 .name(name)
-                 .clock(clock->source())
-                 .slow_poll_threshold(50us)
-                 .long_delay_threshold(50us);
+    auto b = monitor_builder(name);
     if (on_finished) b.on_task_finished(std::move(on_finished));
     return b.build();
   }
 };
-
-/// Lets every queued task run (`n` yields of a block_on driver).
-Task<void> yields(int n) {
-  for (int i = 0; i < n; ++i) co_await spindle::yield_now();
-}
 
 /// Two polls of 30 us and 70 us, a yield between them; returns 7.
 Task<int> two_polls(ManualClock* clock) {

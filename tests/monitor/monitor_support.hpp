@@ -61,16 +61,27 @@ inline Task<void> busy_for(ManualClock& clock, std::chrono::nanoseconds d) {
   co_return;
 }
 
+/// `rounds` polls, each moving the clock by `per_poll`, with a yield after
+/// each (a task that keeps coming back to its worker's queue).
+inline Task<void> spin(ManualClock* clock, int rounds, std::chrono::nanoseconds per_poll) {
+  for (int i = 0; i < rounds; ++i) {
+    clock->advance(per_poll);
+    co_await yield_now();
+  }
+}
+
 // ---- the deterministic setting ---------------------------------------------------
 
-/// A current_thread runtime and monitors that all read one ManualClock.
+/// A current_thread runtime and monitors that all read one ManualClock;
+/// `recorder_events` > 0 gives the runtime a flight recorder (delay blame).
 struct ClockedRuntime {
-  explicit ClockedRuntime(bool poll_timing = false)
+  explicit ClockedRuntime(bool poll_timing = false, std::size_t recorder_events = 0)
       : clock(std::make_shared<ManualClock>()),
         rt(Runtime::Builder()
                .current_thread()
                .clock(clock->source())
                .poll_timing(poll_timing)
+               .flight_recorder(recorder_events)
                .build()) {}
 
   /// A monitor on the manual clock, both thresholds 50 µs (the issue's).
