@@ -214,10 +214,7 @@ namespace spindle {
 
 void attribute_delay(const PollStart& poll, DelayBlameSink& sink) noexcept {
   if (poll.recorder == nullptr || poll.wake == WakeKind::kFirstPoll) return;
-  auto ns = [](Instant t) {
-    return std::chrono::duration_cast<std::chrono::nanoseconds>(t.time_since_epoch()).count();
-  };
-  poll.recorder->attribute(ns(poll.woken_at), ns(poll.now),
+  poll.recorder->attribute(detail::trace_ns(poll.woken_at), detail::trace_ns(poll.now),
                            [&sink](std::uint64_t group, std::int64_t d) {
                              sink.add(group, std::chrono::nanoseconds(d));
                            });

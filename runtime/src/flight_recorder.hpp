@@ -18,12 +18,20 @@
 #pragma once
 
 #include <atomic>
+#include <chrono>
 #include <cstddef>
 #include <cstdint>
 #include <memory>
 #include <vector>
 
+#include "spindle/runtime/hooks.hpp"
+
 namespace spindle::detail {
+
+/// An Instant as the recorder stores it: ns since the runtime clock's epoch.
+inline std::int64_t trace_ns(Instant t) noexcept {
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(t.time_since_epoch()).count();
+}
 
 /// What a recorded event is. Values are part of the trace's "args".
 enum class TraceKind : std::uint8_t {

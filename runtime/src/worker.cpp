@@ -93,18 +93,16 @@ std::uint32_t acquire_worker_slot() {
   if (s.next == kNoWorkerSlot) {
     fatal("spindle: more than 4,294,967,294 workers alive at once");
   }
+  // Room for every index handed out to come back, so that release (noexcept)
+  // never allocates.
+  s.free.reserve(s.next + 1);
   return s.next++;
 }
 
 void release_worker_slot(std::uint32_t i) noexcept {
   WorkerSlots& s = worker_slots();
   std::lock_guard<std::mutex> lock(s.mu);
-  s.free.push_back(i);  // may throw bad_alloc only if it never grew this far: it did
-}
-
-/// An Instant as the flight recorder stores it.
-std::int64_t ns_of(Instant t) noexcept {
-  return std::chrono::duration_cast<std::chrono::nanoseconds>(t.time_since_epoch()).count();
+  s.free.push_back(i);  // within the capacity acquire_worker_slot reserved
 }
 
 }  // namespace
@@ -233,7 +231,7 @@ CellBase* Worker::steal_work() {
     std::uint32_t stolen = 0;
     if (CellBase* t = core_.worker(victim).queue().steal_into(queue_, stolen)) {
       if (recorder_ != nullptr) {
-        recorder_->record(TraceKind::kSteal, ns_of(core_.now()), 0, 0, stolen);
+        recorder_->record(TraceKind::kSteal, trace_ns(core_.now()), 0, 0, stolen);
       }
       stats_.steals.add(stolen);
       stats_.steal_operations.add();
@@ -299,10 +297,10 @@ void Worker::poll(CellBase* task) noexcept {
       if (task->wake_kind_ != WakeKind::kFirstPoll) {
         const std::uint32_t how =
             (task->wake_kind_ == WakeKind::kFromIdle ? 1U : 2U) | (task->wake_self_ ? 4U : 0U);
-        recorder_->record(TraceKind::kWake, ns_of(task->woken_at_), task->id_, task->group_id_,
+        recorder_->record(TraceKind::kWake, trace_ns(task->woken_at_), task->id_, task->group_id_,
                           how);
       }
-      recorder_->record(TraceKind::kPollStart, ns_of(start), task->id_, task->group_id_);
+      recorder_->record(TraceKind::kPollStart, trace_ns(start), task->id_, task->group_id_);
     }
     if (hooks != nullptr) {
       hooks->on_poll_start(PollStart{start, task->woken_at_, index_, slot_, task->wake_kind_,
@@ -346,7 +344,7 @@ void Worker::poll(CellBase* task) noexcept {
       stats_.poll_ns.add(static_cast<std::uint64_t>(d));
     }
     if (recorder_ != nullptr) {
-      recorder_->record(TraceKind::kPollEnd, ns_of(end), task->id_, task->group_id_,
+      recorder_->record(TraceKind::kPollEnd, trace_ns(end), task->id_, task->group_id_,
                         done ? 1U : 0U);
     }
     // Before any transition: once idle, another thread may poll the task.
@@ -475,7 +473,7 @@ void Worker::park() {
   if (unparked_without_work_) stats_.noops.add();
   const Instant parked_at = core_.now();
   end_busy(parked_at);
-  if (recorder_ != nullptr) recorder_->record(TraceKind::kPark, ns_of(parked_at), 0, 0);
+  if (recorder_ != nullptr) recorder_->record(TraceKind::kPark, trace_ns(parked_at), 0, 0);
   boundary_valid_ = false;
   const bool last_searcher = core_.idle().transition_worker_to_parked(index_, searching_);
   searching_ = false;
@@ -513,7 +511,7 @@ void Worker::park() {
   in_park_ = false;
   const Instant unparked_at = core_.now();
   begin_busy(unparked_at);
-  if (recorder_ != nullptr) recorder_->record(TraceKind::kUnpark, ns_of(unparked_at), 0, 0);
+  if (recorder_ != nullptr) recorder_->record(TraceKind::kUnpark, trace_ns(unparked_at), 0, 0);
   unparked_without_work_ = true;
   // Work that arrived while we slept (timer handlers) may be more than we need.
   if (queue_.len() > 1 || (lifo_ != nullptr && !queue_.is_empty())) core_.notify_parked();
