@@ -174,6 +174,8 @@ void block_on_waker(bool (*arm)(void* ctx, Waker w), void* ctx) {
 
 namespace spindle::detail {
 
+ThreadContext& this_thread_context() noexcept { return tls_context; }
+
 Instant current_task_now() noexcept {
   const ThreadContext& ctx = tls_context;
   return ctx.core != nullptr ? ctx.core->now() : clock_now();

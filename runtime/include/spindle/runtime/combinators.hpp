@@ -88,16 +88,17 @@ class LaneSet {
   /// slot; returns when each has suspended again or finished. Returns the
   /// index of the first operand that finished during this call, or -1.
   int drive() noexcept {
-    WaitSlot* outer = tls_context.slot;
+    ThreadContext& ctx = this_thread_context();  // the thread resuming us now
+    WaitSlot* outer = ctx.slot;
     int first = -1;
     for (std::size_t i = 0; i < n_; ++i) {
       Lane& l = lanes_[i];
       if (l.finished || l.gone || l.cancelling || !slot_ready(l.slot)) continue;
       const std::coroutine_handle<> h = l.slot.resume_point;
       l.slot = WaitSlot{};
-      tls_context.slot = &l.slot;
+      ctx.slot = &l.slot;
       h.resume();  // exceptions are stored in the operand's promise
-      tls_context.slot = outer;
+      ctx.slot = outer;
       if (l.promise->frame().done()) {
         l.finished = true;
         if (first < 0) first = static_cast<int>(i);

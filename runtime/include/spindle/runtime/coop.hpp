@@ -49,14 +49,16 @@ namespace coop {
 /// Spends one unit of the current poll's budget. False when none is left:
 /// the caller must not complete at once, but suspend with forced_yield().
 [[nodiscard]] inline bool try_consume() noexcept {
-  std::uint32_t& budget = detail::tls_context.budget;
+  std::uint32_t& budget = detail::this_thread_context().budget;
   if (budget == 0) return false;
   --budget;
   return true;
 }
 
 /// True while the current poll has budget left (spends nothing).
-[[nodiscard]] inline bool has_budget() noexcept { return detail::tls_context.budget != 0; }
+[[nodiscard]] inline bool has_budget() noexcept {
+  return detail::this_thread_context().budget != 0;
+}
 
 /// Suspends the current task and puts it at the back of its worker's queue,
 /// counting a forced yield. Call from await_suspend.

@@ -630,7 +630,7 @@ class Receiver {
   [[nodiscard("the value received is destroyed when the result is discarded")]] std::optional<T>
   blocking_recv() {
     auto& chan = require("spindle::sync::mpsc::Receiver::blocking_recv on an empty receiver");
-    if (spindle::detail::tls_context.worker != nullptr) {
+    if (spindle::detail::this_thread_context().worker != nullptr) {
       throw UsageError(
           "spindle::sync::mpsc::Receiver::blocking_recv called on a runtime worker thread; it "
           "would block the worker. co_await recv() inside tasks.");

@@ -60,7 +60,17 @@ struct ThreadContext {
 };
 
 // Constant-initialized and trivially destructible: access is a plain TLS load.
+// Not from code that runs inside a coroutine (an awaiter, a combinator's
+// loop): use this_thread_context() there. Clang may compute a
+// thread_local's address once in a coroutine and reuse it after a co_await,
+// when the coroutine has been resumed on another worker: it would then read
+// and write the previous thread's context (tests/runtime/migration_test.cpp).
 inline thread_local ThreadContext tls_context;
+
+/// The calling thread's context, through a call the compiler cannot see
+/// into, so that its address is taken on the thread running the caller now
+/// (see tls_context). For code inlined into coroutines.
+ThreadContext& this_thread_context() noexcept;
 
 /// The slot of the worker the calling thread runs now: a small index unique
 /// among the live workers of every runtime in the process (see
