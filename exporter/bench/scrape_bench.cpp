@@ -8,6 +8,8 @@
 //                          from scrape to scrape (no prometheus-cpp objects)
 //   BM_ScrapeFastCold      the same with the caches flushed before each scrape (as after
 //                          15 s of the service running): compares 100 and 1,000 fairly
+//   BM_ScrapeChunks        the text written 128 KiB at a time into a sink that only counts
+//                          it: the gzip path's text, without zlib
 //   BM_ScrapeAppend        append_text() to a cleared string (zero-filled as it grows)
 //   BM_ScrapeFreshString   the same into a new string each time (MetricsCollectable::text())
 //   BM_ScrapeViaFamilies   Collect() (prometheus-cpp families) + spindle's writer: what the
@@ -114,6 +116,25 @@ void BM_ScrapeFast(benchmark::State& state) {
   state.SetItemsProcessed(state.iterations() * state.range(0));  // monitors per second
 }
 BENCHMARK(BM_ScrapeFast)->Arg(10)->Arg(100)->Arg(1000)->Unit(benchmark::kMillisecond);
+
+/// The text written a chunk at a time (LineWriter::kChunkBytes) into a sink
+/// that only counts it: what the endpoint's streaming paths (gzip) pay for
+/// the text itself, with the scratch buffer staying in cache.
+void BM_ScrapeChunks(benchmark::State& state) {
+  Fixture f(static_cast<std::size_t>(state.range(0)));
+  std::string scratch;
+  std::size_t bytes = 0;
+  for (auto _ : state) {
+    bytes = 0;
+    f.collectable->write_text_in_chunks(scratch, [&](std::string_view chunk) {
+      bytes += chunk.size();
+      benchmark::DoNotOptimize(chunk.data());
+    });
+  }
+  state.counters["bytes_per_scrape"] = static_cast<double>(bytes);
+  state.SetItemsProcessed(state.iterations() * state.range(0));  // monitors per second
+}
+BENCHMARK(BM_ScrapeChunks)->Arg(100)->Arg(1000)->Unit(benchmark::kMillisecond);
 
 /// Writes over 64 MiB, more than any cache here: what a scrape finds when
 /// the previous one was 15 s ago and the service ran meanwhile.

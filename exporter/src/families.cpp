@@ -217,8 +217,8 @@ struct TaskSeries {
 
 /// The series of a task family: one or two scalars, or one histogram.
 struct TaskSeriesSet {
-  std::array<TaskSeries, 2> scalars{};                            // value null: no such series
-  const Histogram& (*histogram)(const TaskReading& r) = nullptr;  // histogram families
+  std::array<TaskSeries, 2> scalars{};  // value null: no such series
+  const ScrapeReading::SparseHistogram& (*histogram)(const TaskReading& r) = nullptr;  // histograms
 };
 
 constexpr TaskSeriesSet one(double (*value)(const TaskReading&)) {
@@ -228,9 +228,10 @@ constexpr TaskSeriesSet split(std::string_view kind1, double (*value1)(const Tas
                               std::string_view kind2, double (*value2)(const TaskReading&)) {
   return {{{{kind1, value1}, {kind2, value2}}}, nullptr};
 }
-constexpr TaskSeriesSet histogram(const Histogram& (*h)(const TaskReading&)) { return {{}, h}; }
+using Sparse = ScrapeReading::SparseHistogram;
+constexpr TaskSeriesSet histogram(const Sparse& (*h)(const TaskReading&)) { return {{}, h}; }
 
-std::uint64_t self_wakes(const TaskMetrics& m) noexcept {
+std::uint64_t self_wakes(const ScrapeReading::TaskTotals& m) noexcept {
   return std::min(m.total_self_wake_count, m.total_wake_count);
 }
 
@@ -246,7 +247,7 @@ TaskSeriesSet task_series(TaskFamily f) {
       // The two counters are read one after the other while tasks run:
       // never report a negative number of tasks.
       return one([](R r) {
-        const TaskMetrics& m = r.metrics;
+        const auto& m = r.metrics;
         return m.instrumented_count > m.dropped_count
                    ? as_double(m.instrumented_count - m.dropped_count)
                    : 0.0;
@@ -264,7 +265,7 @@ TaskSeriesSet task_series(TaskFamily f) {
           "fast", [](R r) { return seconds(r.metrics.total_fast_poll_duration); },  //
           "slow", [](R r) { return seconds(r.metrics.total_slow_poll_duration); });
     case kTaskPollDuration:
-      return histogram([](R r) -> const Histogram& { return r.metrics.poll_duration_histogram; });
+      return histogram([](R r) -> const Sparse& { return r.poll; });
     case kTaskScheduled:
       return split(
           "short", [](R r) { return as_double(r.metrics.total_short_delay_count); },  //
@@ -274,13 +275,13 @@ TaskSeriesSet task_series(TaskFamily f) {
           "short", [](R r) { return seconds(r.metrics.total_short_delay_duration); },  //
           "long", [](R r) { return seconds(r.metrics.total_long_delay_duration); });
     case kTaskScheduledDelay:
-      return histogram([](R r) -> const Histogram& { return r.metrics.scheduled_delay_histogram; });
+      return histogram([](R r) -> const Sparse& { return r.scheduled; });
     case kTaskIdled:
       return one([](R r) { return as_double(r.metrics.total_idled_count); });
     case kTaskIdleTime:
       return one([](R r) { return seconds(r.metrics.total_idle_duration); });
     case kTaskIdleDuration:
-      return histogram([](R r) -> const Histogram& { return r.metrics.idle_duration_histogram; });
+      return histogram([](R r) -> const Sparse& { return r.idle; });
     case kTaskMaxIdle:
       return one([](R r) { return seconds(r.metrics.max_idle_duration); });
     case kTaskWakes:
@@ -549,6 +550,27 @@ constexpr std::size_t kLineSlack = 32;
 
 }  // namespace
 
+namespace {
+
+/// `h`'s buckets from its first to its last non-empty one, appended to
+/// `pool`. Throws std::bad_alloc.
+ScrapeReading::SparseHistogram keep_used(const Histogram& h, std::vector<std::uint64_t>& pool) {
+  ScrapeReading::SparseHistogram out;
+  out.offset = pool.size();
+  out.sum = h.sum();
+  std::size_t lo = 0;
+  while (lo < Histogram::kBuckets && h.bucket_count(lo) == 0) ++lo;
+  if (lo == Histogram::kBuckets) return out;
+  std::size_t hi = Histogram::kBuckets;
+  while (h.bucket_count(hi - 1) == 0) --hi;
+  for (std::size_t b = lo; b < hi; ++b) pool.push_back(h.bucket_count(b));
+  out.lo = static_cast<std::uint16_t>(lo);
+  out.size = static_cast<std::uint16_t>(hi - lo);
+  return out;
+}
+
+}  // namespace
+
 void read_sources(Sources::Snapshot snapshot, ScrapeReading& out) {
   out.snapshot = std::move(snapshot);
   out.runtimes.clear();
@@ -574,14 +596,70 @@ void read_sources(Sources::Snapshot snapshot, ScrapeReading& out) {
     }
   }
   out.tasks.reserve(out.snapshot.monitors.size());
-  for (const TaskMonitor& m : out.snapshot.monitors) {
+  out.buckets.clear();
+  TaskMetrics m;  // each monitor's reading in turn (~7 KiB, stays in cache)
+  for (const TaskMonitor& monitor : out.snapshot.monitors) {
     try {
-      out.tasks.push_back(ScrapeReading::Task{
-          &m.name(), m.cumulative(), m.slow_poll_threshold(), m.long_delay_threshold(), {}});
+      m = monitor.cumulative();
+      ScrapeReading::Task& t = out.tasks.emplace_back();
+      t.name = &monitor.name();
+      t.slow_poll_threshold = monitor.slow_poll_threshold();
+      t.long_delay_threshold = monitor.long_delay_threshold();
+      t.poll = keep_used(m.poll_duration_histogram, out.buckets);
+      t.scheduled = keep_used(m.scheduled_delay_histogram, out.buckets);
+      t.idle = keep_used(m.idle_duration_histogram, out.buckets);
+      ScrapeReading::TaskTotals& r = t.metrics;
+      r.instrumented_count = m.instrumented_count;
+      r.dropped_count = m.dropped_count;
+      r.first_poll_count = m.first_poll_count;
+      r.total_first_poll_delay = m.total_first_poll_delay;
+      r.total_idled_count = m.total_idled_count;
+      r.total_idle_duration = m.total_idle_duration;
+      r.max_idle_duration = m.max_idle_duration;
+      r.total_fast_poll_count = m.total_fast_poll_count;
+      r.total_fast_poll_duration = m.total_fast_poll_duration;
+      r.total_slow_poll_count = m.total_slow_poll_count;
+      r.total_slow_poll_duration = m.total_slow_poll_duration;
+      r.total_short_delay_count = m.total_short_delay_count;
+      r.total_short_delay_duration = m.total_short_delay_duration;
+      r.total_long_delay_count = m.total_long_delay_count;
+      r.total_long_delay_duration = m.total_long_delay_duration;
+      r.total_wake_count = m.total_wake_count;
+      r.total_self_wake_count = m.total_self_wake_count;
+      r.total_never_yielded_count = m.total_never_yielded_count;
+      r.delay_blame = std::move(m.delay_blame);
     } catch (const std::exception&) {
-      // As above, for one monitor.
+      // As above, for one monitor (a half-made reading is dropped).
+      if (!out.tasks.empty() && out.tasks.back().name == &monitor.name()) out.tasks.pop_back();
     }
   }
+}
+
+std::unique_ptr<ScrapeReading> ReadingPool::take() {
+  std::unique_ptr<ScrapeReading> r;
+  {
+    MutexLock lock(mu_);
+    r = std::move(spare_);
+  }
+  return r != nullptr ? std::move(r) : std::make_unique<ScrapeReading>();
+}
+
+void ReadingPool::give_back(std::unique_ptr<ScrapeReading> r) noexcept {
+  if (r == nullptr) return;
+  r->snapshot.runtimes.clear();
+  r->snapshot.monitors.clear();
+  r->runtimes.clear();
+  r->tasks.clear();
+  r->buckets.clear();
+  MutexLock lock(mu_);
+  if (spare_ == nullptr) spare_ = std::move(r);
+}
+
+Histogram ScrapeReading::histogram(const SparseHistogram& h) const noexcept {
+  Histogram out;
+  for (std::size_t i = 0; i < h.size; ++i) out.add_bucket(h.lo + i, buckets[h.offset + i]);
+  out.add_sum(h.sum);
+  return out;
 }
 
 void read_sources(const Sources& sources, ScrapeReading& out) {
@@ -622,7 +700,7 @@ std::vector<MetricFamily> build_families(const ScrapeReading& reading,
       if (s.histogram != nullptr) {
         ClientMetric& m = f.metric.emplace_back();
         m.label = labels_of("monitor", *t.name, "", "", c);
-        set_histogram(m, s.histogram(t));
+        set_histogram(m, reading.histogram(s.histogram(t)));
         continue;
       }
       for (const TaskSeries& series : s.scalars) {
@@ -725,13 +803,18 @@ std::size_t write_scrape(const ScrapeReading& reading, const std::map<std::strin
     w.flush();
     return w.end();
   }
+  std::array<TaskSeriesSet, kTaskFamilyCount> sets{};
   for (std::size_t i = 0; i < kTaskFamilyCount; ++i) {
-    const TaskSeriesSet s = task_series(static_cast<TaskFamily>(i));
+    sets[i] = task_series(static_cast<TaskFamily>(i));
+  }
+  for (std::size_t i = 0; i < kTaskFamilyCount; ++i) {
+    const TaskSeriesSet& s = sets[i];
     const FamilySpec& spec = kTaskSpecs[i];
     w.family(spec.name, spec.help, type_name(spec.type));
     if (s.histogram != nullptr) {
       for (std::size_t k = 0; k < reading.tasks.size(); ++k) {
-        write_histogram(w, spec.name, own[first_task + k], consts, s.histogram(reading.tasks[k]));
+        write_histogram(w, spec.name, own[first_task + k], consts,
+                        reading.histogram(s.histogram(reading.tasks[k])));
       }
       continue;
     }

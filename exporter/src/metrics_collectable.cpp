@@ -24,7 +24,8 @@ MetricsCollectable::MetricsCollectable() : MetricsCollectable(Options{}) {}
 
 MetricsCollectable::MetricsCollectable(Options options)
     : options_(validated(std::move(options))),
-      sources_(std::make_unique<detail::Sources>(options_.max_monitors)) {}
+      sources_(std::make_unique<detail::Sources>(options_.max_monitors)),
+      readings_(std::make_unique<detail::ReadingPool>()) {}
 
 MetricsCollectable::~MetricsCollectable() = default;
 
@@ -84,22 +85,22 @@ std::string MetricsCollectable::text() const {
 }
 
 std::size_t MetricsCollectable::write_text_over(std::string& buffer, std::size_t offset) const {
-  detail::ScrapeReading reading;
-  detail::read_sources(*sources_, reading);
-  return detail::write_scrape_text_over(reading, options_.const_labels, buffer, offset);
+  const detail::PooledReading reading(*readings_);
+  detail::read_sources(*sources_, *reading);
+  return detail::write_scrape_text_over(*reading, options_.const_labels, buffer, offset);
 }
 
 void MetricsCollectable::write_text_in_chunks(
     std::string& scratch, const std::function<void(std::string_view chunk)>& sink) const {
-  detail::ScrapeReading reading;
-  detail::read_sources(*sources_, reading);
-  detail::write_scrape_text_chunks(reading, options_.const_labels, scratch, sink);
+  const detail::PooledReading reading(*readings_);
+  detail::read_sources(*sources_, *reading);
+  detail::write_scrape_text_chunks(*reading, options_.const_labels, scratch, sink);
 }
 
 void MetricsCollectable::append_text(std::string& out) const {
-  detail::ScrapeReading reading;
-  detail::read_sources(*sources_, reading);
-  detail::append_scrape_text(reading, options_.const_labels, out);
+  const detail::PooledReading reading(*readings_);
+  detail::read_sources(*sources_, *reading);
+  detail::append_scrape_text(*reading, options_.const_labels, out);
 }
 
 }  // namespace spindle

@@ -143,6 +143,43 @@ class BlameTable {
   SlotCounter other_ns_;                                 // culprits beyond kEntries
 };
 
+/// The range of buckets a worker's histogram of one monitor used so far,
+/// [lo, hi), so that a reader sums only that range: durations cluster (a
+/// monitor's polls touch a few dozen of the 302 buckets), and a scrape of
+/// 1,000 monitors would otherwise read 302 counters per histogram and
+/// worker, ~14 MB, far beyond the caches. The three ranges of a slot sit
+/// with its counters, so a reading touches the buckets' lines only where
+/// there are counts. Single writer (the slot's worker); readers anywhere.
+/// The range is raised before the count is added, so a reader that sees a
+/// count sees a range that holds it, up to the relaxed-read tearing every
+/// counter of the slot has.
+class BucketRange {
+ public:
+  using Buckets = std::array<SlotCounter, Histogram::kBuckets>;
+
+  /// Counts one observation in bucket `b` of `counts`.
+  void record(Buckets& counts, std::size_t b) noexcept {
+    const auto b16 = static_cast<std::uint16_t>(b);
+    if (b16 < lo_.load(std::memory_order_relaxed)) lo_.store(b16, std::memory_order_relaxed);
+    if (b16 >= hi_.load(std::memory_order_relaxed)) {
+      hi_.store(static_cast<std::uint16_t>(b16 + 1), std::memory_order_relaxed);
+    }
+    counts[b].add(1);
+  }
+  /// Adds the counts of the range to `h`'s buckets.
+  void sum_into(const Buckets& counts, Histogram& h) const noexcept {
+    const std::size_t hi = hi_.load(std::memory_order_relaxed);
+    for (std::size_t b = lo_.load(std::memory_order_relaxed); b < hi; ++b) {
+      h.add_bucket(b, counts[b].get());
+    }
+  }
+
+ private:
+  static_assert(Histogram::kBuckets < 65535, "bucket indices fit in 16 bits");
+  std::atomic<std::uint16_t> lo_{static_cast<std::uint16_t>(Histogram::kBuckets)};  // first used
+  std::atomic<std::uint16_t> hi_{0};  // one past the last used; lo_ >= hi_: none
+};
+
 /// One worker's counters for one monitor.
 struct alignas(128) MonitorSlot {
   SlotCounter instrumented;
@@ -163,11 +200,14 @@ struct alignas(128) MonitorSlot {
   SlotCounter wakes;
   SlotCounter self_wakes;
   SlotCounter never_yielded;
+  BucketRange poll_range;         // of poll_hist
+  BucketRange sched_range;        // of sched_hist
+  BucketRange idle_range;         // of idle_hist
   IntervalMax interval_max_idle;  // this interval's longest idle (TaskIntervals)
   BlameTable blame;               // who held the worker during long delays
-  std::array<SlotCounter, Histogram::kBuckets> poll_hist;
-  std::array<SlotCounter, Histogram::kBuckets> sched_hist;
-  std::array<SlotCounter, Histogram::kBuckets> idle_hist;
+  BucketRange::Buckets poll_hist;
+  BucketRange::Buckets sched_hist;
+  BucketRange::Buckets idle_hist;
 };
 static_assert(sizeof(MonitorSlot) <= 8192, "a monitor's per-worker block stays within 8 KiB");
 
@@ -220,6 +260,22 @@ class SlotTable {
   using Chunk = std::array<std::atomic<MonitorSlot*>, kPerChunk>;
 
   MonitorSlot* slow_at(std::uint32_t index) noexcept;
+  /// Calls `f(MonitorSlot*)` for every installed slot, visiting only the
+  /// indices below end_ (a reading of a monitor with 2 workers looks at 2
+  /// pointers, not at the 256 chunk pointers of the whole table).
+  template <class F>
+  void for_each_slot(F&& f) const {
+    // acquire: pairs with the release that raised end_ after installing.
+    const std::uint32_t end = end_.load(std::memory_order_acquire);
+    for (std::uint32_t c = 0; c * kPerChunk < end; ++c) {
+      const Chunk* chunk = chunks_[c].load(std::memory_order_acquire);
+      if (chunk == nullptr) continue;
+      const std::uint32_t last = std::min<std::uint32_t>(kPerChunk, end - c * kPerChunk);
+      for (std::uint32_t i = 0; i < last; ++i) {
+        if (MonitorSlot* s = (*chunk)[i].load(std::memory_order_acquire)) f(s);
+      }
+    }
+  }
   void count(SlotCounter MonitorSlot::*field, std::atomic<std::uint64_t>& off_worker) noexcept {
     const std::uint32_t w = worker_slot();
     if (w != kNoWorkerSlot) {
@@ -232,6 +288,7 @@ class SlotTable {
   }
 
   std::array<std::atomic<Chunk*>, kChunks> chunks_{};      // allocated on demand
+  std::atomic<std::uint32_t> end_{0};                      // one past the highest slot installed
   std::atomic<std::uint64_t> lost_{0};                     // events of workers without a slot
   std::atomic<std::uint64_t> off_worker_instrumented_{0};  // instrumented off the workers
   std::atomic<std::uint64_t> off_worker_dropped_{0};       // ended off the workers

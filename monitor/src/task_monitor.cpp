@@ -137,6 +137,11 @@ MonitorSlot* SlotTable::slow_at(std::uint32_t index) noexcept {
       return nullptr;
     }
     slot_ref.store(slot, std::memory_order_release);
+    // Readers visit indices below end_ only; raise it past this one.
+    std::uint32_t end = end_.load(std::memory_order_relaxed);
+    while (end <= index && !end_.compare_exchange_weak(end, index + 1, std::memory_order_release,
+                                                       std::memory_order_relaxed)) {
+    }
   }
   return slot;
 }
@@ -147,38 +152,30 @@ void SlotTable::sum_into(TaskMetrics& m) const {
   m.dropped_count += off_worker_dropped_.load(std::memory_order_relaxed);
   std::uint64_t first_poll_ns = 0, idle_ns = 0, max_idle = 0, fast_ns = 0, slow_ns = 0,
                 short_ns = 0, long_ns = 0;
-  for (const auto& c : chunks_) {
-    const Chunk* chunk = c.load(std::memory_order_acquire);
-    if (chunk == nullptr) continue;
-    for (const auto& sp : *chunk) {
-      const MonitorSlot* s = sp.load(std::memory_order_acquire);
-      if (s == nullptr) continue;
-      m.instrumented_count += s->instrumented.get();
-      m.dropped_count += s->dropped.get();
-      m.first_poll_count += s->first_polls.get();
-      first_poll_ns += s->first_poll_ns.get();
-      m.total_idled_count += s->idled.get();
-      idle_ns += s->idle_ns.get();
-      max_idle = std::max(max_idle, s->max_idle_ns.get());
-      m.total_fast_poll_count += s->fast_polls.get();
-      fast_ns += s->fast_poll_ns.get();
-      m.total_slow_poll_count += s->slow_polls.get();
-      slow_ns += s->slow_poll_ns.get();
-      m.total_short_delay_count += s->short_delays.get();
-      short_ns += s->short_delay_ns.get();
-      m.total_long_delay_count += s->long_delays.get();
-      long_ns += s->long_delay_ns.get();
-      m.total_wake_count += s->wakes.get();
-      m.total_self_wake_count += s->self_wakes.get();
-      m.total_never_yielded_count += s->never_yielded.get();
-      s->blame.sum_into(blame);
-      for (std::size_t b = 0; b < Histogram::kBuckets; ++b) {
-        m.poll_duration_histogram.add_bucket(b, s->poll_hist[b].get());
-        m.scheduled_delay_histogram.add_bucket(b, s->sched_hist[b].get());
-        m.idle_duration_histogram.add_bucket(b, s->idle_hist[b].get());
-      }
-    }
-  }
+  for_each_slot([&](const MonitorSlot* s) {
+    m.instrumented_count += s->instrumented.get();
+    m.dropped_count += s->dropped.get();
+    m.first_poll_count += s->first_polls.get();
+    first_poll_ns += s->first_poll_ns.get();
+    m.total_idled_count += s->idled.get();
+    idle_ns += s->idle_ns.get();
+    max_idle = std::max(max_idle, s->max_idle_ns.get());
+    m.total_fast_poll_count += s->fast_polls.get();
+    fast_ns += s->fast_poll_ns.get();
+    m.total_slow_poll_count += s->slow_polls.get();
+    slow_ns += s->slow_poll_ns.get();
+    m.total_short_delay_count += s->short_delays.get();
+    short_ns += s->short_delay_ns.get();
+    m.total_long_delay_count += s->long_delays.get();
+    long_ns += s->long_delay_ns.get();
+    m.total_wake_count += s->wakes.get();
+    m.total_self_wake_count += s->self_wakes.get();
+    m.total_never_yielded_count += s->never_yielded.get();
+    s->blame.sum_into(blame);
+    s->poll_range.sum_into(s->poll_hist, m.poll_duration_histogram);
+    s->sched_range.sum_into(s->sched_hist, m.scheduled_delay_histogram);
+    s->idle_range.sum_into(s->idle_hist, m.idle_duration_histogram);
+  });
   using std::chrono::nanoseconds;
   m.total_first_poll_delay = nanoseconds(first_poll_ns);
   m.total_idle_duration = nanoseconds(idle_ns);
@@ -199,14 +196,7 @@ void SlotTable::sum_into(TaskMetrics& m) const {
 
 std::uint64_t SlotTable::collect_interval_max_idle() noexcept {
   std::uint64_t max = 0;
-  for (auto& c : chunks_) {
-    Chunk* chunk = c.load(std::memory_order_acquire);
-    if (chunk == nullptr) continue;
-    for (auto& sp : *chunk) {
-      MonitorSlot* s = sp.load(std::memory_order_acquire);
-      if (s != nullptr) max = std::max(max, s->interval_max_idle.collect());
-    }
-  }
+  for_each_slot([&](MonitorSlot* s) { max = std::max(max, s->interval_max_idle.collect()); });
   return max;
 }
 
@@ -370,7 +360,7 @@ void TaskProbe::on_poll_start(const PollStart& p) noexcept {
         s->idle_ns.add(u(idle));
         s->max_idle_ns.max(u(idle));
         s->interval_max_idle.record(u(idle));
-        s->idle_hist[Histogram::bucket_for(idle)].add(1);
+        s->idle_range.record(s->idle_hist, Histogram::bucket_for(idle));
       }
     }
     // Scheduled from the wake (or the previous poll's end) until now.
@@ -390,7 +380,7 @@ void TaskProbe::on_poll_start(const PollStart& p) noexcept {
         s->short_delays.add(1);
         s->short_delay_ns.add(u(d));
       }
-      s->sched_hist[Histogram::bucket_for(d)].add(1);
+      s->sched_range.record(s->sched_hist, Histogram::bucket_for(d));
     }
   }
   poll_start_ = p.now;
@@ -411,7 +401,7 @@ void TaskProbe::on_poll_end(Instant now, bool) noexcept {
       s->fast_polls.add(1);
       s->fast_poll_ns.add(u(d));
     }
-    s->poll_hist[Histogram::bucket_for(d)].add(1);
+    s->poll_range.record(s->poll_hist, Histogram::bucket_for(d));
   }
   last_poll_end_ = now;
 }

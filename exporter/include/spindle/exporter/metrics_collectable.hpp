@@ -67,6 +67,7 @@ namespace spindle {
 
 namespace detail {
 class Sources;
+class ReadingPool;
 }  // namespace detail
 
 class MetricsCollectable final : public prometheus::Collectable {
@@ -156,8 +157,9 @@ class MetricsCollectable final : public prometheus::Collectable {
                             const std::function<void(std::string_view chunk)>& sink) const;
 
  private:
-  Options options_;                           // validated constant labels and cap
-  std::unique_ptr<detail::Sources> sources_;  // the registered runtimes and monitors
+  Options options_;                                // validated constant labels and cap
+  std::unique_ptr<detail::Sources> sources_;       // the registered runtimes and monitors
+  std::unique_ptr<detail::ReadingPool> readings_;  // a scrape's reading, kept for the next
 };
 
 }  // namespace spindle
