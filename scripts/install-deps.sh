@@ -15,6 +15,9 @@ packages=(
   # exporter layer: prometheus-cpp (the Collectable types; its pull library in
   # the tests), its HTTP server's request parsing (also the demo's), TLS, gzip
   prometheus-cpp-dev libhttp-parser-dev libssl-dev zlib1g-dev
+  # the exporter's protobuf exposition (native histograms): protobuf-lite and
+  # protoc, which generates its code from exporter/proto at build time
+  libprotobuf-dev protobuf-compiler
   # tests and benchmarks; prometheus (with promtool) for the exporter's and
   # deploy/'s checks and the end-to-end test, curl and python3 for its scripts,
   # openssl for the exporter's TLS test certificates, wrk for its HTTP figures
