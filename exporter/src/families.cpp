@@ -917,4 +917,63 @@ void write_exporter_families_chunks(const ExporterStats& stats,
   write_exporter(stats, c, scratch, {.offset = std::nullopt, .sink = &sink});
 }
 
+// ---- the same families, series by series (FamilyVisitor) ----------------------
+
+void visit_families(const ScrapeReading& reading, FamilyVisitor& v) {
+  // The walk of build_families(), with the values handed over as they are.
+  for (std::size_t i = 0; i < kRuntimeFamilyCount; ++i) {
+    const RuntimeSeries s = runtime_series(static_cast<RuntimeFamily>(i));
+    bool any = false;
+    for (const RuntimeReading& r : reading.runtimes) any = any || series_of(s, r) != 0;
+    if (!any) continue;
+    v.family(kRuntimeSpecs[i]);
+    const bool per_worker = s.scope == Scope::kWorker || s.scope == Scope::kWorkerIfStalls;
+    for (const RuntimeReading& r : reading.runtimes) {
+      const std::size_t n = series_of(s, r);
+      for (std::size_t w = 0; w < n; ++w) {
+        const std::string worker = per_worker ? std::to_string(w) : std::string();
+        const SeriesLabels labels{"runtime", *r.name, per_worker ? "worker" : "", worker};
+        if (s.histogram != nullptr) {
+          v.histogram(labels, s.histogram(r));
+        } else {
+          v.value(labels, s.value(r, w));
+        }
+      }
+    }
+  }
+  if (reading.tasks.empty()) return;
+  for (std::size_t i = 0; i < kTaskFamilyCount; ++i) {
+    const TaskSeriesSet s = task_series(static_cast<TaskFamily>(i));
+    v.family(kTaskSpecs[i]);
+    for (const TaskReading& t : reading.tasks) {
+      if (s.histogram != nullptr) {
+        v.histogram({"monitor", *t.name, "", ""}, reading.histogram(s.histogram(t)));
+        continue;
+      }
+      for (const TaskSeries& series : s.scalars) {
+        if (series.value == nullptr) continue;
+        v.value({"monitor", *t.name, series.kind.empty() ? "" : "kind", series.kind},
+                series.value(t));
+      }
+    }
+  }
+  bool any_blame = false;
+  for (const TaskReading& t : reading.tasks) any_blame = any_blame || !t.blame.empty();
+  if (!any_blame) return;
+  v.family(kDelayBlame);
+  for (const TaskReading& t : reading.tasks) {
+    for (const DelayBlame& b : t.blame) {
+      v.value({"monitor", *t.name, "culprit", b.culprit}, seconds(b.duration));
+    }
+  }
+}
+
+void visit_exporter_families(const ExporterStats& stats, FamilyVisitor& v) {
+  v.family(kRejectedConnections);
+  v.value({}, as_double(stats.rejected_connections));
+  v.family(kScrapes);
+  v.value({"", "", "encoding", "gzip"}, as_double(stats.scrapes_gzip));
+  v.value({"", "", "encoding", "identity"}, as_double(stats.scrapes_identity));
+}
+
 }  // namespace spindle::detail

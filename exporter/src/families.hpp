@@ -7,6 +7,9 @@
 //   spindle::detail::append_scrape_text   the reading straight to the text format (the endpoint
 //                                         and MetricsCollectable::text())
 //   spindle::detail::append_exporter_families  the HTTP server's own series
+//   spindle::detail::FamilyVisitor        the same families, series by series, for other
+//                                         writers (the protobuf exposition: protobuf_format.hpp)
+//   spindle::detail::visit_families / visit_exporter_families  walk them in that order
 //
 // The names, types and help texts here are the contract of
 // exporter/METRICS.md. Each family is a row of a table (families.cpp): its
@@ -208,5 +211,39 @@ std::size_t write_exporter_families_over(const ExporterStats& stats,
 void write_exporter_families_chunks(const ExporterStats& stats,
                                     const std::map<std::string, std::string>& const_labels,
                                     std::string& scratch, const ChunkSink& sink);
+
+/// One series' labels before the constant ones: its source's label
+/// (`runtime` or `monitor`) and, in some families, one more (`worker`,
+/// `kind`, `culprit`, `encoding`; extra_name empty: none). The views are
+/// valid during the call that receives them.
+struct SeriesLabels {
+  std::string_view source_name;   // "runtime" or "monitor"; empty for the exporter's own
+  std::string_view source_value;  // the runtime's or monitor's name
+  std::string_view extra_name;    // the second label's name, or empty
+  std::string_view extra_value;   // its value
+};
+
+/// Receives the families of a reading as the writers above write them:
+/// the same families (empty ones left out), names, types, help texts,
+/// series and values, in the same order. The visitor adds the constant
+/// labels itself. Its calls may throw; the walk then stops.
+class FamilyVisitor {
+ public:
+  /// A family begins; its series follow until the next family() or the end.
+  virtual void family(const FamilySpec& spec) = 0;
+  /// A series of a counter or gauge family, with its value.
+  virtual void value(const SeriesLabels& labels, double v) = 0;
+  /// A series of a histogram family: the Histogram itself (nanoseconds;
+  /// the writers export seconds).
+  virtual void histogram(const SeriesLabels& labels, const Histogram& h) = 0;
+
+ protected:
+  ~FamilyVisitor() = default;
+};
+
+/// Walks the reading's families (those of append_scrape_text) through `v`.
+void visit_families(const ScrapeReading& reading, FamilyVisitor& v);
+/// Walks the exporter's own families (those of append_exporter_families).
+void visit_exporter_families(const ExporterStats& stats, FamilyVisitor& v);
 
 }  // namespace spindle::detail

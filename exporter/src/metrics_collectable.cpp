@@ -5,6 +5,7 @@
 #include <utility>
 
 #include "families.hpp"
+#include "protobuf_format.hpp"
 #include "sources.hpp"
 #include "text_format.hpp"
 #include "validate.hpp"
@@ -101,6 +102,18 @@ void MetricsCollectable::append_text(std::string& out) const {
   const detail::PooledReading reading(*readings_);
   detail::read_sources(*sources_, *reading);
   detail::append_scrape_text(*reading, options_.const_labels, out);
+}
+
+std::string MetricsCollectable::protobuf() const {
+  std::string out;
+  out.resize(write_protobuf_over(out, 0));
+  return out;
+}
+
+std::size_t MetricsCollectable::write_protobuf_over(std::string& buffer, std::size_t offset) const {
+  const detail::PooledReading reading(*readings_);
+  detail::read_sources(*sources_, *reading);
+  return detail::write_scrape_protobuf_over(*reading, options_.const_labels, buffer, offset);
 }
 
 }  // namespace spindle

@@ -156,6 +156,27 @@ class MetricsCollectable final : public prometheus::Collectable {
   void write_text_in_chunks(std::string& scratch,
                             const std::function<void(std::string_view chunk)>& sink) const;
 
+  /// The HTTP Content-Type of protobuf(): Prometheus' delimited protobuf
+  /// exposition, exactly as Prometheus names it in its Accept header.
+  static constexpr std::string_view kProtobufContentType =
+      "application/vnd.google.protobuf; proto=io.prometheus.client.MetricFamily; "
+      "encoding=delimited";
+  /// The same reading in Prometheus' protobuf exposition format: a stream
+  /// of io.prometheus.client.MetricFamily messages, each preceded by its
+  /// length (varint), with the same families, series, labels and values as
+  /// text(), and each histogram as a native histogram too (schema 5;
+  /// exporter/METRICS.md, "Native histograms": the mapping of spindle's
+  /// buckets and its error bound) next to its classic buckets. What
+  /// PrometheusExporter serves to a Prometheus started with
+  /// --enable-feature=native-histograms; serve it with
+  /// kProtobufContentType from another HTTP server when the client's
+  /// Accept header asks for it. Throws std::bad_alloc.
+  [[nodiscard]] std::string protobuf() const;
+  /// protobuf() written over `buffer` from `offset` (<= buffer.size()),
+  /// which only grows; returns where it ends (as write_text_over). Throws
+  /// std::bad_alloc.
+  std::size_t write_protobuf_over(std::string& buffer, std::size_t offset = 0) const;
+
  private:
   Options options_;                                // validated constant labels and cap
   std::unique_ptr<detail::Sources> sources_;       // the registered runtimes and monitors
