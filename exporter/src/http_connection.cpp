@@ -11,9 +11,9 @@
 #include <type_traits>
 #include <utility>
 
+#include "content_negotiation.hpp"
 #include "http_request.hpp"
 #include "http_response.hpp"
-#include "text_format.hpp"
 
 namespace spindle::detail {
 
@@ -78,10 +78,12 @@ class StreamConnection final : public Connection,
     }
     try {
       std::string headers = "Content-Type: ";
-      headers += kTextFormatContentType;
+      headers += content_type(scrape_.format);
       headers += "\r\n";
       if (gzip) headers += "Content-Encoding: gzip\r\n";
-      headers += "Vary: Accept-Encoding\r\n";
+      // The body depends on Accept too when protobuf may be served.
+      headers += host_.settings().protobuf ? "Vary: Accept, Accept-Encoding\r\n"
+                                           : "Vary: Accept-Encoding\r\n";
       head_.clear();
       append_head(head_, 200, host_.date(), headers, body->size, scrape_.keep_alive,
                   scrape_.http10);
@@ -228,7 +230,8 @@ class StreamConnection final : public Connection,
     host_.leave_waiting(*this);
     try {
       const ServerSettings& s = host_.settings();
-      Reply reply = route(parser_.request(), s.path, s.auth ? &*s.auth : nullptr, s.trace_path);
+      Reply reply =
+          route(parser_.request(), s.path, s.auth ? &*s.auth : nullptr, s.trace_path, s.protobuf);
       if (reply.trace) {
         send_trace(reply);
         return;
@@ -237,7 +240,7 @@ class StreamConnection final : public Connection,
         state_ = State::kResponding;
         arm(s.write_timeout);
         scrape_ = std::move(reply);
-        host_.want_scrape(self(), scrape_.gzip);
+        host_.want_scrape(self(), scrape_.format, scrape_.gzip);
         return;
       }
       respond(reply);

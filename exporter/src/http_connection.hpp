@@ -55,6 +55,7 @@
 #include <string_view>
 
 #include "basic_auth.hpp"
+#include "content_negotiation.hpp"
 
 namespace spindle::detail {
 
@@ -67,6 +68,7 @@ struct ServerSettings {
   std::chrono::milliseconds idle_timeout{10000};   // keep-alive: the wait for the next request
   std::chrono::milliseconds write_timeout{10000};  // the time to write one answer
   std::size_t max_connections = 512;               // open connections at most
+  bool protobuf = false;                           // may serve protobuf (Accept header)
 };
 
 /// A scrape's body, shared by every connection it answers: `bytes` is kept
@@ -90,9 +92,10 @@ class ConnectionHost {
   virtual void leave_waiting(Connection& c) noexcept = 0;
   /// `c` closed its socket: forget it.
   virtual void closed(Connection& c) noexcept = 0;
-  /// `c` needs a scrape body (gzip-compressed when `gzip`): the server
-  /// calls c->send_scrape() soon, once for each call. Throws std::bad_alloc.
-  virtual void want_scrape(std::shared_ptr<Connection> c, bool gzip) = 0;
+  /// `c` needs a scrape body in `format` (gzip-compressed when `gzip`): the
+  /// server calls c->send_scrape() soon, once for each call. Throws
+  /// std::bad_alloc.
+  virtual void want_scrape(std::shared_ptr<Connection> c, ScrapeFormat format, bool gzip) = 0;
   /// The flight-recorder trace of `runtime` (empty: the first with one),
   /// or nullopt. Throws std::bad_alloc.
   virtual std::optional<std::string> trace(std::string_view runtime) = 0;
@@ -111,8 +114,9 @@ class Connection {
   /// Closes the socket now (cancelling what is pending) and tells the
   /// host. Idempotent; never throws.
   virtual void close() noexcept = 0;
-  /// Answers the scrape this connection asked for with `body` (its bytes;
-  /// null: it could not be made, 500), gzip-compressed when `gzip`.
+  /// Answers the scrape this connection asked for with `body` (its bytes,
+  /// in the format it asked for; null: it could not be made, 500),
+  /// gzip-compressed when `gzip`.
   /// Throws std::bad_alloc (the caller then closes it).
   virtual void send_scrape(std::shared_ptr<const ScrapeBody> body, bool gzip) = 0;
   [[nodiscard]] virtual bool is_open() const noexcept = 0;

@@ -32,6 +32,7 @@ void RequestParser::reset() noexcept {
   request_.method = HTTP_GET;
   request_.target.clear();
   request_.authorization.reset();
+  request_.accept.clear();
   request_.accept_encoding.clear();
   request_.keep_alive = false;
   request_.http10 = false;
@@ -72,6 +73,8 @@ bool RequestParser::count_head(std::size_t n) noexcept {
 void RequestParser::end_field_name() noexcept {
   if (field_ == "authorization") {
     field_kind_ = Field::kAuthorization;
+  } else if (field_ == "accept") {
+    field_kind_ = Field::kAccept;
   } else if (field_ == "accept-encoding") {
     field_kind_ = Field::kAcceptEncoding;
   } else {
@@ -117,12 +120,16 @@ int RequestParser::on_header_value(http_parser* p, const char* at, std::size_t n
       s.end_field_name();
       if (s.field_kind_ == Field::kAuthorization) {
         if (++s.authorizations_ == 1) s.request_.authorization.emplace();
+      } else if (s.field_kind_ == Field::kAccept && !s.request_.accept.empty()) {
+        s.request_.accept += ", ";
       } else if (s.field_kind_ == Field::kAcceptEncoding && !s.request_.accept_encoding.empty()) {
         s.request_.accept_encoding += ", ";
       }
     }
     if (s.field_kind_ == Field::kAuthorization && s.authorizations_ == 1) {
       s.request_.authorization->append(at, n);
+    } else if (s.field_kind_ == Field::kAccept) {
+      s.request_.accept.append(at, n);
     } else if (s.field_kind_ == Field::kAcceptEncoding) {
       s.request_.accept_encoding.append(at, n);
     }

@@ -13,7 +13,7 @@
 // given and calls back on the URL, each header field and value (possibly in
 // pieces, when they straddle two reads), the body and the message's end.
 // The callbacks keep only what the exporter needs — the method, the
-// request target, the Authorization and Accept-Encoding values — and
+// request target, the Authorization, Accept and Accept-Encoding values — and
 // count the head's bytes: a head (request line and headers) longer than
 // kMaxHeadBytes is refused (431), a body longer than kMaxBodyBytes too
 // (413; a scrape has none); malformed input is a 400. At the end of a
@@ -37,6 +37,7 @@ struct HttpRequest {
   http_method method = HTTP_GET;             // as parsed
   std::string target;                        // the request target, as sent ("/metrics?x=1")
   std::optional<std::string> authorization;  // the one Authorization value; none if 0 or 2+
+  std::string accept;                        // every Accept value, ", "-joined
   std::string accept_encoding;               // every Accept-Encoding value, ", "-joined
   bool keep_alive = false;                   // whether the connection may carry another request
   bool http10 = false;                       // an HTTP/1.0 request (keep-alive must be said)
@@ -78,7 +79,7 @@ class RequestParser {
 
  private:
   /// The header whose value is being read.
-  enum class Field { kOther, kAuthorization, kAcceptEncoding };
+  enum class Field { kOther, kAuthorization, kAccept, kAcceptEncoding };
 
   static int on_message_begin(http_parser* p);
   static int on_url(http_parser* p, const char* at, std::size_t n);

@@ -39,7 +39,7 @@ Reply fixed(int status, std::string_view body, bool keep_alive) {
 }  // namespace
 
 Reply route(const HttpRequest& request, std::string_view path, const BasicAuth* auth,
-            std::string_view trace_path) {
+            std::string_view trace_path, bool protobuf) {
   const bool head = request.method == HTTP_HEAD;
   const std::string_view target = target_path(request.target);
   const bool trace = !trace_path.empty() && target == trace_path;
@@ -62,6 +62,7 @@ Reply route(const HttpRequest& request, std::string_view path, const BasicAuth* 
   } else {
     r.scrape = true;
     r.gzip = accepts_gzip(request.accept_encoding);
+    if (protobuf) r.format = negotiate_format(request.accept);
     r.keep_alive = request.keep_alive;
   }
   r.head_only = head;

@@ -17,8 +17,10 @@
 // `//metrics`, `/METRICS` and `/%6detrics` are 404; a query string is
 // ignored); then the credentials when basic auth is on (401 with the
 // challenge); then the method: GET and HEAD are served (HEAD: the same
-// head, no body), anything else is 405 with `Allow: GET, HEAD`. A request
-// the parser refused gets its 4xx and the connection is closed.
+// head, no body), anything else is 405 with `Allow: GET, HEAD`. A scrape's
+// format comes from its Accept header when protobuf may be served
+// (content_negotiation.hpp), else it is the text. A request the parser
+// refused gets its 4xx and the connection is closed.
 //
 // Thread safety: the functions are pure; an HttpDate is used by one thread.
 #pragma once
@@ -29,6 +31,7 @@
 #include <string_view>
 
 #include "basic_auth.hpp"
+#include "content_negotiation.hpp"
 #include "http_request.hpp"
 
 namespace spindle::detail {
@@ -39,6 +42,7 @@ struct Reply {
   bool trace = false;         // serve the flight-recorder trace (trace_runtime: which)
   std::string trace_runtime;  // trace: ?runtime=<name>, or empty
   bool gzip = false;          // scrape: the client accepts a gzip body
+  ScrapeFormat format{};      // scrape: the exposition format (kText: the text)
   bool head_only = false;     // HEAD: the head without the body
   bool keep_alive = false;    // the connection may carry the next request
   bool http10 = false;        // say "Connection: keep-alive" (HTTP/1.0 clients need it)
@@ -48,9 +52,10 @@ struct Reply {
 };
 
 /// The Reply to `request` for metrics served at `path`, checking `auth`
-/// when not null (see above). Throws std::bad_alloc.
+/// when not null (see above); a scrape may get the protobuf format only
+/// when `protobuf`. Throws std::bad_alloc.
 [[nodiscard]] Reply route(const HttpRequest& request, std::string_view path, const BasicAuth* auth,
-                          std::string_view trace_path = {});
+                          std::string_view trace_path = {}, bool protobuf = false);
 
 /// The Reply to a request that failed with `status` (an error of
 /// RequestParser: 400, 413 or 431), closing the connection.

@@ -30,9 +30,11 @@
 // stays readable.
 //
 // Scrapes: requests for the metrics that are complete at the same moment
-// share one body: the first one posts a flush to the end of the thread's
-// queue, and the flush writes the text once (and gzips it once, when one of
-// them asked for gzip) for all those that arrived meanwhile. When all of
+// share one body per format: the first one posts a flush to the end of the
+// thread's queue, and the flush writes the text once (and gzips it once,
+// when one of them asked for gzip) for all those that arrived meanwhile,
+// and the same for the protobuf format when one of them negotiated it
+// (ServerSettings::protobuf; written whole, then gzipped). When all of
 // them asked for gzip (Prometheus does), the text is compressed as it is
 // written, 128 KiB at a time, and never exists whole. The bodies' memory is
 // reused by the next scrape once every answer that carried it is written.
@@ -73,6 +75,10 @@ struct HttpServerOptions {
   /// answered 500.
   std::function<std::size_t(std::string& buffer, const ChunkSink* sink, const ExporterStats& stats)>
       write_metrics;
+  /// Writes a scrape's body in the protobuf format over `buffer` from its
+  /// start, returning its length (may throw: 500). Empty: protobuf is
+  /// never served (settings.protobuf is then taken as false).
+  std::function<std::size_t(std::string& buffer, const ExporterStats& stats)> write_protobuf;
   /// The flight-recorder trace for ServerSettings::trace_path (see
   /// MetricsCollectable::trace); empty: 404.
   std::function<std::optional<std::string>(std::string_view runtime)> write_trace;

@@ -5,6 +5,7 @@
 
 #include "families.hpp"
 #include "http_server.hpp"
+#include "protobuf_format.hpp"
 #include "tls_context.hpp"
 #include "validate.hpp"
 
@@ -82,6 +83,7 @@ PrometheusExporter::PrometheusExporter(Options options) {
   server.settings.idle_timeout = options.idle_timeout;
   server.settings.write_timeout = options.write_timeout;
   server.settings.max_connections = options.max_connections;
+  server.settings.protobuf = options.protobuf;
   server.tls = std::move(tls);
   server.log = std::move(options.log);
   // Runs on the server's thread; the collectable outlives the server.
@@ -96,6 +98,12 @@ PrometheusExporter::PrometheusExporter(Options options) {
     }
     const std::size_t end = collectable->write_text_over(buffer, 0);
     return detail::write_exporter_families_over(stats, labels, buffer, end);
+  };
+  server.write_protobuf = [collectable = collectable_](std::string& buffer,
+                                                       const detail::ExporterStats& stats) {
+    const std::size_t end = collectable->write_protobuf_over(buffer, 0);
+    return detail::write_exporter_protobuf_over(stats, collectable->options().const_labels, buffer,
+                                                end);
   };
   server.write_trace = [collectable = collectable_](std::string_view runtime) {
     return collectable->trace(runtime);

@@ -29,7 +29,18 @@
 // Content-Type `text/plain; version=0.0.4; charset=utf-8`), written by
 // spindle's own writer from the monitors' figures at that moment. With
 // `Accept-Encoding: gzip` (Prometheus always sends it) the body is
-// gzip-compressed (`Content-Encoding: gzip`, `Vary: Accept-Encoding`).
+// gzip-compressed (`Content-Encoding: gzip`, `Vary: Accept, Accept-Encoding`).
+//
+// Native histograms: a scrape whose Accept header prefers Prometheus'
+// delimited protobuf exposition (Prometheus started with
+// --enable-feature=native-histograms sends it first) gets
+// MetricsCollectable::protobuf() and the same spindle_exporter_* series
+// instead, with Content-Type `application/vnd.google.protobuf;
+// proto=io.prometheus.client.MetricFamily; encoding=delimited` (gzipped
+// too when accepted): the same families, with every histogram also as a
+// native histogram (exporter/METRICS.md, "Native histograms"). q-values
+// are honoured; no Accept header, `*/*` alone or only unknown types get
+// the text. Options::protobuf = false serves the text to every scrape.
 // Other methods get 405 with `Allow: GET, HEAD`. Connections are kept
 // alive between requests (HTTP/1.1; HTTP/1.0 when asked).
 //
@@ -136,6 +147,11 @@ class PrometheusExporter {
     /// The most connections open at once (1 .. 1,048,576); keep it below
     /// the process' file descriptor limit.
     std::size_t max_connections = 512;
+    /// Serve the protobuf exposition (with native histograms) to scrapes
+    /// that ask for it in their Accept header. false: the text format to
+    /// every scrape, whatever it asks for (a Prometheus with native
+    /// histograms enabled then ingests the classic `_bucket` series).
+    bool protobuf = true;
     /// Receives the server's messages (one line each, without newline:
     /// connections refused at the cap, accept() failures, failed TLS
     /// handshakes; each kind at most once per 10 s). Called on the
