@@ -22,6 +22,15 @@
 //   BM_ScrapeGzipWhole     the whole text, then gzip of it (what the endpoint does when
 //                          a client without gzip scrapes at the same moment)
 //   BM_Collect             Collect() alone
+//   BM_ScrapeProtobuf      the endpoint for a Prometheus with native histograms: the
+//                          protobuf exposition (MetricsCollectable::write_protobuf_over() a
+//                          kept buffer; classic and native buckets), same set-up as BM_ScrapeFast
+//   BM_ScrapeProtobufGzip  the same, then gzip of it at level 1, as the endpoint does
+//
+// The run's context (printed first) gives the memory a monitor costs at
+// the default resolution: sizeof(MonitorSlot), the block each worker that
+// polls the monitor's tasks keeps (monitor/src/monitor_core.hpp), and what
+// one reading of it takes at scrape time (TaskMetrics, ScrapeReading::Task).
 //
 // Measured with N task monitors (each with tasks that ran, so every series
 // has values) on a 2-worker runtime. Targets: 100 monitors under 5 ms; 1,000
@@ -46,7 +55,9 @@
 #include <thread>
 #include <vector>
 
+#include "families.hpp"
 #include "gzip.hpp"
+#include "monitor_core.hpp"
 #include "spindle/exporter.hpp"
 #include "spindle/monitor.hpp"
 #include "spindle/runtime.hpp"
@@ -264,6 +275,43 @@ void BM_ScrapeGzipWhole(benchmark::State& state) {
 }
 BENCHMARK(BM_ScrapeGzipWhole)->Args({100, 1})->Args({1000, 1})->Unit(benchmark::kMillisecond);
 
+/// The protobuf exposition as the endpoint writes it for a Prometheus with
+/// native histograms (the same families as BM_ScrapeFast's text, every
+/// histogram with its classic and its native buckets), over a kept buffer.
+void BM_ScrapeProtobuf(benchmark::State& state) {
+  Fixture f(static_cast<std::size_t>(state.range(0)));
+  std::string buffer;
+  std::size_t bytes = 0;
+  for (auto _ : state) {
+    bytes = f.collectable->write_protobuf_over(buffer);
+    benchmark::DoNotOptimize(buffer.data());
+  }
+  state.counters["bytes_per_scrape"] = static_cast<double>(bytes);
+  state.counters["monitors"] = static_cast<double>(state.range(0));
+  state.SetItemsProcessed(state.iterations() * state.range(0));  // monitors per second
+}
+BENCHMARK(BM_ScrapeProtobuf)->Arg(10)->Arg(100)->Arg(1000)->Unit(benchmark::kMillisecond);
+
+/// BM_ScrapeProtobuf, then gzip (level 1) of the whole body: what the
+/// endpoint serves Prometheus (which always accepts gzip).
+void BM_ScrapeProtobufGzip(benchmark::State& state) {
+  Fixture f(static_cast<std::size_t>(state.range(0)));
+  std::string body;
+  std::string zipped;
+  std::size_t body_bytes = 0;
+  std::size_t gzip_bytes = 0;
+  for (auto _ : state) {
+    body_bytes = f.collectable->write_protobuf_over(body);
+    gzip_bytes =
+        spindle::detail::gzip_compress_over(std::string_view(body.data(), body_bytes), zipped, 1);
+    benchmark::DoNotOptimize(zipped.data());
+  }
+  state.counters["bytes_protobuf"] = static_cast<double>(body_bytes);
+  state.counters["bytes_gzip"] = static_cast<double>(gzip_bytes);
+  state.SetItemsProcessed(state.iterations() * state.range(0));
+}
+BENCHMARK(BM_ScrapeProtobufGzip)->Arg(100)->Arg(1000)->Unit(benchmark::kMillisecond);
+
 void BM_Collect(benchmark::State& state) {
   Fixture f(static_cast<std::size_t>(state.range(0)));
   for (auto _ : state) {
@@ -331,6 +379,19 @@ BENCHMARK(BM_YieldManyWhileScraping)
     ->UseRealTime()
     ->MinTime(3.0)
     ->Unit(benchmark::kMillisecond);
+
+/// The memory behind one monitor at the default resolution, from the types
+/// themselves (printed in the run's context, before the results).
+const bool kSizesInContext = [] {
+  benchmark::AddCustomContext("sizeof(MonitorSlot) per monitor and polling worker",
+                              std::to_string(sizeof(spindle::detail::MonitorSlot)));
+  benchmark::AddCustomContext("sizeof(Histogram)", std::to_string(sizeof(spindle::Histogram)));
+  benchmark::AddCustomContext("sizeof(TaskMetrics) per reading",
+                              std::to_string(sizeof(spindle::TaskMetrics)));
+  benchmark::AddCustomContext("sizeof(ScrapeReading::Task) per monitor and scrape",
+                              std::to_string(sizeof(spindle::detail::ScrapeReading::Task)));
+  return true;
+}();
 
 }  // namespace
 
