@@ -14,6 +14,13 @@
 // prometheus-cpp objects (a scrape of 1,000 monitors costs about ten times
 // one of 100).
 //
+// protobuf() is the same reading in Prometheus' protobuf exposition
+// (delimited io.prometheus.client.MetricFamily messages), where every
+// histogram is also a native histogram (schema 5; exporter/METRICS.md,
+// "Native histograms"): what a Prometheus started with
+// --enable-feature=native-histograms asks for. A prometheus-cpp Exposer
+// serves only the text, so its histograms stay classic.
+//
 // Example:
 //   prometheus::Exposer exposer("0.0.0.0:8080");
 //   auto registry = std::make_shared<prometheus::Registry>();   // the service's own metrics

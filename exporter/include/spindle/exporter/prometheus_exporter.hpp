@@ -29,7 +29,8 @@
 // Content-Type `text/plain; version=0.0.4; charset=utf-8`), written by
 // spindle's own writer from the monitors' figures at that moment. With
 // `Accept-Encoding: gzip` (Prometheus always sends it) the body is
-// gzip-compressed (`Content-Encoding: gzip`, `Vary: Accept, Accept-Encoding`).
+// gzip-compressed (`Content-Encoding: gzip`; `Vary: Accept, Accept-Encoding`,
+// or `Vary: Accept-Encoding` with Options::protobuf = false).
 //
 // Native histograms: a scrape whose Accept header prefers Prometheus'
 // delimited protobuf exposition (Prometheus started with
@@ -40,7 +41,9 @@
 // too when accepted): the same families, with every histogram also as a
 // native histogram (exporter/METRICS.md, "Native histograms"). q-values
 // are honoured; no Accept header, `*/*` alone or only unknown types get
-// the text. Options::protobuf = false serves the text to every scrape.
+// the text. Prometheus 2.42 stores such histograms as native series only
+// (no _bucket, _sum, _count). Options::protobuf = false serves the text to
+// every scrape.
 // Other methods get 405 with `Allow: GET, HEAD`. Connections are kept
 // alive between requests (HTTP/1.1; HTTP/1.0 when asked).
 //
