@@ -201,7 +201,7 @@ std::vector<WorkerPollState> Core::poll_states() const {
 std::vector<TaskSnapshot> Core::dump() const {
   std::vector<TaskSnapshot> tasks;
   const Instant t = now();
-  // A listed cell is alive: it leaves the list before its last reference can go.
+  // A visited cell is not freed during the visit (owned_tasks.hpp, Dumps).
   owned_.for_each([&](const CellBase* cell) {
     TaskSnapshot snap;
     snap.id = cell->id_;

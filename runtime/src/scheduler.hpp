@@ -110,6 +110,7 @@ class Core {
   [[nodiscard]] std::size_t num_workers() const noexcept { return workers_.size(); }
   Worker& worker(std::size_t i) noexcept { return *workers_[i]; }
   InjectionQueue& inject() noexcept { return inject_; }
+  OwnedTasks& owned() noexcept { return owned_; }
   Idle& idle() noexcept { return idle_; }
   [[nodiscard]] const Config& config() const noexcept { return config_; }
   [[nodiscard]] bool is_shutdown() const noexcept {
@@ -141,15 +142,21 @@ class Core {
   void worker_exited() noexcept;
 
  private:
-  /// Completes a task whose frame is gone: publishes COMPLETE, wakes the
-  /// joiner or drops an unwanted output, and releases `refs` references
-  /// (plus the owned-list one when it is still listed).
+  /// Completes a task whose frame is gone: publishes it (publish_complete)
+  /// and hands it to the owned list with `refs` references to release
+  /// besides the list's own.
   void complete(CellBase* task, bool cancelled, std::uint64_t refs) noexcept;
+  /// The drop hooks, COMPLETE, and the joiner's wake or the unwanted
+  /// output's destruction. Releases nothing.
+  void publish_complete(CellBase* task, bool cancelled) noexcept;
+  /// The worker index of the calling thread, or OwnedTasks::kNotWorker.
+  [[nodiscard]] std::size_t caller_worker() const noexcept;
   /// Destroys one owned task at shutdown (the caller popped it from the list).
   void shutdown_task(CellBase* task) noexcept;
-  /// Sets up a new cell's fields and binds it to the owned list; on refusal
-  /// destroys it and throws RuntimeShutdown.
-  void bind_new(CellBase* cell, TaskHooks* hooks, SourceLocation loc);
+  /// Sets up a new cell's fields and binds it to the owned list (to the
+  /// calling worker's own list unless `remote`); on refusal destroys it and
+  /// throws RuntimeShutdown.
+  void bind_new(CellBase* cell, TaskHooks* hooks, SourceLocation loc, bool remote);
 
   const Config config_;                             // settings, fixed at build
   std::atomic<std::int64_t> refs_{1};               // Runtime + Handles + cells

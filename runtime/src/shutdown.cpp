@@ -2,11 +2,14 @@
 //
 // ## Shutdown protocol (Core::shutdown)
 //   1. Set the shutdown flag, then close the owned-task list and the
-//      injection queue under their locks: from here on spawn() throws
-//      RuntimeShutdown, and a wake from outside drops its reference instead
-//      of queueing (the woken task is destroyed in step 4 anyway). Closing
-//      under the same locks that step 4 drains with is what guarantees no
-//      task is bound after the drain.
+//      injection queue: from here on spawn() throws RuntimeShutdown, and a
+//      wake from outside drops its reference instead of queueing (the woken
+//      task is destroyed in step 4 anyway). The remote shards of the owned
+//      list and the injection queue close under the same locks that step 4
+//      drains them with, so no task is bound there after the drain; a
+//      worker's own list closes through a flag, and a spawn on a worker that
+//      misses it happens before that worker's thread is joined (step 3), so
+//      before step 4 too.
 //   2. Stop every io_context: a parked worker's run_one returns at once, and
 //      every loop checks the flag between polls. A running poll is never
 //      interrupted (C++ cannot preempt a coroutine).
@@ -17,7 +20,10 @@
 //      its queued jobs never start (step 4 cancels them); running jobs are
 //      waited for until the same deadline, and any still running then are
 //      abandoned (reported; the state is leaked for them, as above).
-//   4. Pop every task from the owned list and destroy its frame, on this
+//   4. Take in the completions handed between the workers' owned lists and
+//      free their retired cells (OwnedTasks::quiesce: the owners are gone,
+//      this thread owns every list now; see owned_tasks.hpp). Then pop
+//      every task from the owned list and destroy its frame, on this
 //      thread, exactly once: the RUNNING bit is claimed first, so a task is
 //      destroyed by whoever holds it and never twice. Each completes as
 //      cancelled, which wakes its JoinHandle's waiter with Cancelled.
@@ -147,7 +153,10 @@ bool Core::shutdown(std::optional<std::chrono::nanoseconds> timeout) {
                  abandoned);
     ref();  // leak: the abandoned jobs still complete through this Core
   }
-  // Step 4.
+  // Step 4. The owners have stopped: take in the completions they were
+  // handed and free their retired cells first, so that every cell still
+  // listed is unfinished.
+  owned_.quiesce();
   while (CellBase* task = owned_.pop_any()) shutdown_task(task);
   // Step 5.
   for (auto& w : workers_) w->drain([this](CellBase* t) { drop_task_ref(t); });
@@ -165,7 +174,8 @@ void Core::shutdown_task(CellBase* task) noexcept {
     return;
   }
   task->vtable_->cancel(task);
-  complete(task, true, 1);
+  publish_complete(task, true);
+  drop_task_ref(task);  // the list's reference, which pop_any handed us
 }
 
 }  // namespace spindle::detail

@@ -34,7 +34,7 @@ std::string describe_exception(const std::exception_ptr& e) {
 // ---- tasks ---------------------------------------------------------------------
 
 void Core::spawn(CellBase* cell, TaskHooks* hooks, SourceLocation loc) {
-  bind_new(cell, hooks, loc);
+  bind_new(cell, hooks, loc, false);
   ThreadContext& ctx = tls_context;
   if (ctx.core == this && ctx.worker != nullptr) {
     ctx.worker->stats().spawns.add();
@@ -46,7 +46,8 @@ void Core::spawn(CellBase* cell, TaskHooks* hooks, SourceLocation loc) {
 
 void Core::spawn_blocking(CellBase* cell, SourceLocation loc) {
   cell->blocking_ = true;
-  bind_new(cell, nullptr, loc);
+  // A remote shard: the job finishes on a pool thread, never on a worker.
+  bind_new(cell, nullptr, loc, true);
   remote_spawns_.fetch_add(1, std::memory_order_relaxed);
   bool queued = false;
   try {
@@ -70,7 +71,12 @@ void Core::spawn_blocking(CellBase* cell, SourceLocation loc) {
   if (!queued) drop_task_ref(cell);
 }
 
-void Core::bind_new(CellBase* cell, TaskHooks* hooks, SourceLocation loc) {
+std::size_t Core::caller_worker() const noexcept {
+  const ThreadContext& ctx = tls_context;
+  return ctx.core == this && ctx.worker != nullptr ? ctx.worker->index() : OwnedTasks::kNotWorker;
+}
+
+void Core::bind_new(CellBase* cell, TaskHooks* hooks, SourceLocation loc, bool remote) {
   cell->core_ = this;
   cell_ref();  // the cell's reference on the Core
   cell->hooks_ = hooks;
@@ -87,9 +93,7 @@ void Core::bind_new(CellBase* cell, TaskHooks* hooks, SourceLocation loc) {
   // relaxed: the cell reaches other threads through a queue (release/mutex).
   cell->state_.store(kNotified | kJoinInterest | 3 * kRefOne, std::memory_order_relaxed);
   if (hooks != nullptr) hooks->on_spawn(TaskInfo{cell->id_, loc}, spawned);
-  ThreadContext& ctx = tls_context;
-  const bool on_worker = ctx.core == this && ctx.worker != nullptr;
-  if (!owned_.bind(cell, on_worker ? ctx.worker->index() : SIZE_MAX)) {
+  if (!owned_.bind(cell, remote ? OwnedTasks::kNotWorker : caller_worker())) {
     if (hooks != nullptr) hooks->on_drop(true);
     dealloc(cell);  // destroys the never-polled frame
     throw RuntimeShutdown();
@@ -132,6 +136,12 @@ void Core::cancel_task(CellBase* task, bool scheduler_ref) noexcept {
 }
 
 void Core::complete(CellBase* task, bool cancelled, std::uint64_t refs) noexcept {
+  publish_complete(task, cancelled);
+  // Off the list: no lock when this thread owns its list (see owned_tasks.hpp).
+  owned_.release(task, refs, caller_worker());
+}
+
+void Core::publish_complete(CellBase* task, bool cancelled) noexcept {
   if (task->hooks_ != nullptr) task->hooks_->on_drop(cancelled);
   const std::uint64_t prev = transition_to_complete(task);
   if ((prev & kJoinInterest) == 0) {
@@ -142,8 +152,6 @@ void Core::complete(CellBase* task, bool cancelled, std::uint64_t refs) noexcept
     task->join_waker_.wake_by_ref();
     task->join_waker_ = Waker();
   }
-  if (owned_.remove(task)) ++refs;
-  if (refs != 0 && task->ref_dec(refs)) dealloc(task);
 }
 
 void Core::dealloc(CellBase* task) noexcept {

@@ -3,7 +3,9 @@
 //
 // ## The worker loop (worker.cpp)
 //   1. Every event_interval polls, poll the io_context without blocking
-//      (timers and I/O completions wake tasks).
+//      (timers and I/O completions wake tasks), and maintain this worker's
+//      owned-task list (take in the completions other workers handed over,
+//      free retired cells; see owned_tasks.hpp; also done before parking).
 //   2. Take the next task: the injection queue first every
 //      global_queue_interval turns (so remote spawns are not starved by a
 //      busy local queue), else the LIFO slot, else the local queue, else a
@@ -191,6 +193,8 @@ void Worker::run(CellBase* until) {
     searching_ = false;
     core_.idle().transition_worker_from_searching();
   }
+  // Leave no retired cells behind between block_on calls (current_thread).
+  core_.owned().maintain(index_);
 }
 
 CellBase* Worker::next_task() {
@@ -470,6 +474,8 @@ void Worker::flush_deferred() noexcept {
 
 void Worker::park() {
   if (lifo_ != nullptr || !queue_.is_empty() || deferred_head_ != nullptr) return;
+  // Completions other workers handed us, and retired cells: freed before we sleep.
+  core_.owned().maintain(index_);
   if (unparked_without_work_) stats_.noops.add();
   const Instant parked_at = core_.now();
   end_busy(parked_at);
@@ -497,7 +503,10 @@ void Worker::park() {
       trimmed = true;
     }
     if (core_.is_shutdown() || host_->io().stopped()) break;
-    if (!alone) drive_stuck_io();
+    if (!alone) {
+      core_.owned().maintain(index_);  // tasks of ours other workers finished meanwhile
+      drive_stuck_io();
+    }
     if (!core_.idle().is_parked(index_)) {
       searching_ = true;  // a notifier woke us and counted us as searching
       break;
@@ -537,6 +546,7 @@ void Worker::drive_stuck_io() {
 
 void Worker::maintenance() {
   polls_since_maintenance_ = 0;
+  core_.owned().maintain(index_);
   poll_io();
   // A worker that never runs out of local work still requeues its yielded
   // tasks here, every event_interval polls.

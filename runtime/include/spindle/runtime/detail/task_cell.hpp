@@ -153,9 +153,10 @@ class CellBase {
   std::atomic<std::uint64_t> state_{0};  // flags and reference count, see file comment
   const CellVTable* vtable_;             // output-type specific operations
   Core* core_ = nullptr;                 // the runtime the task was spawned on (counted ref)
-  CellBase* queue_next_ = nullptr;       // link in the injection queue while queued there
-  CellBase* owned_prev_ = nullptr;       // links in the owned-task list (shard mutex)
-  CellBase* owned_next_ = nullptr;       //   "
+  CellBase* queue_next_ = nullptr;       // link in the injection queue while queued there;
+                                         //   once COMPLETE, the owned list's hand-off link
+  std::atomic<CellBase*> owned_prev_{};  // links in the owned-task list (protocol in
+  std::atomic<CellBase*> owned_next_{};  //   runtime/src/owned_tasks.hpp)
   std::coroutine_handle<> root_;         // the root frame; done() after the final poll
   WaitSlot wait_;                        // where the next poll resumes, its ready check and
                                          //   the pending operation's cancellation (awaiters set it)
@@ -178,7 +179,7 @@ class CellBase {
                                     //   waker after its transition (ordered by it)
 
   TaskId id_ = 0;                  // runtime-unique id
-  std::uint32_t owned_shard_ = 0;  // which owned-task shard lists the cell
+  std::uint32_t owned_shard_ = 0;  // which owned-task list holds the cell (a worker's or a shard)
   SourceLocation location_;        // where spawn() was called
   Waker join_waker_;               // JoinHandle's waiter; see ownership above
 };
