@@ -403,9 +403,9 @@ class Sender : public detail::SenderBase<T> {
 /// The awaitable of Sender<T>::send(value); holds the value until it is
 /// queued. Not copyable or movable; co_await it once.
 template <class T>
-class
-    [[nodiscard("the value is not sent until the Send is co_awaited (a discarded Send destroys "
-                "it)")]] Sender<T>::Send {
+class [[nodiscard(
+    "the value is not sent until the Send is co_awaited (a discarded Send destroys "
+    "it)")]] Sender<T>::Send {
  public:
   Send(const Send&) = delete;
   Send& operator=(const Send&) = delete;
