@@ -8,6 +8,8 @@ packages=(
   # toolchain: GCC 12 and Clang 14 (Debian 12's defaults), Clang 16 (the
   # clang-release preset; the recommended compiler) with its sanitizer runtimes
   cmake make g++ clang libclang-rt-dev clang-16 libclang-rt-16-dev
+  # make test's format check (clang-format 14, as the sources are formatted)
+  clang-format
   # runtime and monitor layers
   libasio-dev
   # the demo's command-line flags
