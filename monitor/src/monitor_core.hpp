@@ -28,13 +28,13 @@
 #include <functional>
 #include <map>
 #include <memory>
-#include <mutex>
 #include <string>
 #include <vector>
 
 #include "spindle/monitor/task_metrics.hpp"
 #include "spindle/runtime/clock.hpp"
 #include "spindle/runtime/detail/context.hpp"
+#include "spindle/runtime/detail/mutex.hpp"
 #include "spindle/runtime/detail/task_alloc.hpp"
 #include "spindle/runtime/histogram.hpp"
 #include "spindle/runtime/hooks.hpp"
@@ -340,8 +340,9 @@ class MonitorCore {
 
  private:
   std::atomic<std::int64_t> refs_{1};  // owners
-  std::mutex readers_mu_;  // guards readers_; serializes the slots' IntervalMax::collect()
-  std::vector<std::unique_ptr<IntervalReader>> readers_;  // one per live TaskIntervals
+  Mutex readers_mu_;  // guards readers_; serializes the slots' IntervalMax::collect()
+  std::vector<std::unique_ptr<IntervalReader>> readers_
+      SPINDLE_GUARDED_BY(readers_mu_);  // one per live TaskIntervals
 };
 
 /// A duration as an unsigned count (durations here are never negative).

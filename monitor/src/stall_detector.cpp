@@ -52,6 +52,7 @@ StallDetector::StallDetector(Handle runtime, Options options)
         std::max<std::chrono::nanoseconds>(options_.threshold / 4, std::chrono::microseconds(100));
   }
   const std::size_t n = runtime_.num_workers();
+  num_workers_ = n;
   tracked_.resize(n);
   counts_ = std::make_unique<std::atomic<std::uint64_t>[]>(n);
   if (options_.start_thread) thread_ = std::thread([this] { run(); });
@@ -59,7 +60,7 @@ StallDetector::StallDetector(Handle runtime, Options options)
 
 StallDetector::~StallDetector() {
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    detail::MutexLock lock(mu_);
     stop_ = true;
   }
   cv_.notify_all();
@@ -72,17 +73,22 @@ Instant StallDetector::now() const {
 
 void StallDetector::run() {
   pthread_setname_np(pthread_self(), "spindle-stall");
-  std::unique_lock<std::mutex> lock(mu_);
+  detail::MutexLock lock(mu_);
   while (!stop_) {
     lock.unlock();
     scan();
     lock.lock();
-    cv_.wait_for(lock, options_.period, [this] { return stop_; });
+    // Sleep one period, or until the destructor sets stop_ (a spurious
+    // wake-up sleeps on). A loop rather than a predicate: the analysis
+    // cannot see that mu_ is held inside a lambda.
+    const auto until = std::chrono::steady_clock::now() + options_.period;
+    while (!stop_ && cv_.wait_until(mu_, until) == std::cv_status::no_timeout) {
+    }
   }
 }
 
 void StallDetector::scan() {
-  std::lock_guard<std::mutex> lock(scan_mu_);
+  detail::MutexLock lock(scan_mu_);
   const std::vector<WorkerPollState> states = runtime_.poll_states();
   const Instant t = now();
   for (std::size_t w = 0; w < states.size() && w < tracked_.size(); ++w) {
@@ -156,7 +162,7 @@ void StallDetector::check_monitor(const TaskMonitor& monitor) const {
 }
 
 std::vector<std::uint64_t> StallDetector::stall_counts() const {
-  std::vector<std::uint64_t> v(tracked_.size());
+  std::vector<std::uint64_t> v(num_workers_);
   for (std::size_t i = 0; i < v.size(); ++i) v[i] = counts_[i].load(std::memory_order_relaxed);
   return v;
 }

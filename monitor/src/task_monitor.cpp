@@ -4,7 +4,6 @@
 
 #include <algorithm>
 #include <map>
-#include <mutex>
 #include <new>
 #include <utility>
 #include <vector>
@@ -220,20 +219,20 @@ MonitorCore::MonitorCore(std::string name, std::chrono::nanoseconds slow_poll,
 MonitorCore::~MonitorCore() { unregister_group(id_); }
 
 IntervalReader* MonitorCore::open_reader() {
-  std::lock_guard<std::mutex> lock(readers_mu_);
+  MutexLock lock(readers_mu_);
   readers_.push_back(std::make_unique<IntervalReader>());
   return readers_.back().get();
 }
 
 void MonitorCore::close_reader(IntervalReader* reader) noexcept {
-  std::lock_guard<std::mutex> lock(readers_mu_);
+  MutexLock lock(readers_mu_);
   auto it = std::find_if(readers_.begin(), readers_.end(),
                          [reader](const auto& r) { return r.get() == reader; });
   if (it != readers_.end()) readers_.erase(it);
 }
 
 std::chrono::nanoseconds MonitorCore::take_idle_max(IntervalReader* reader) {
-  std::lock_guard<std::mutex> lock(readers_mu_);
+  MutexLock lock(readers_mu_);
   // Every open reader gets the maximum of the interval just ended: each
   // iterator's own interval is the run of these since its previous next().
   const std::uint64_t ended = slots_.collect_interval_max_idle();

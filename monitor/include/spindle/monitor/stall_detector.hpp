@@ -41,11 +41,11 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
-#include <mutex>
 #include <string>
 #include <thread>
 #include <vector>
 
+#include "spindle/runtime/detail/mutex.hpp"
 #include "spindle/runtime/hooks.hpp"
 #include "spindle/runtime/runtime.hpp"
 
@@ -133,20 +133,23 @@ class StallDetector {
   void run();
   [[nodiscard]] Instant now() const;
   /// Writes the trace for a first report, if the limits allow; the file's path or "".
-  std::string write_stall_trace(const StallReport& r, Instant t);
+  std::string write_stall_trace(const StallReport& r, Instant t) SPINDLE_REQUIRES(scan_mu_);
 
-  Handle runtime_;                // the watched runtime
-  Options options_;               // settings
-  std::vector<Tracked> tracked_;  // per worker; scan() only (under scan_mu_)
-  std::mutex scan_mu_;            // one scan at a time
-  std::unique_ptr<std::atomic<std::uint64_t>[]> counts_;  // reports per worker
-  std::mutex mu_;                                         // guards stop_ for the thread's sleep
-  std::condition_variable cv_;                            // wakes the thread to stop
-  bool stop_ = false;                                     // under mu_
-  std::thread thread_;                                    // the watchdog
-  std::atomic<std::size_t> traces_written_{0};            // trace files written (scan() writes)
-  Instant last_trace_{};                                  // when the last one was; under scan_mu_
-  bool wrote_trace_ = false;                              // last_trace_ is set; under scan_mu_
+  Handle runtime_;               // the watched runtime
+  Options options_;              // settings
+  std::size_t num_workers_ = 0;  // the runtime's, fixed at construction
+  detail::Mutex scan_mu_;        // one scan at a time
+  std::vector<Tracked> tracked_ SPINDLE_GUARDED_BY(scan_mu_);  // per worker
+  std::unique_ptr<std::atomic<std::uint64_t>[]> counts_;       // reports per worker
+  detail::Mutex mu_;  // guards stop_ for the thread's sleep
+  // detail::Mutex is Lockable, so the _any flavour waits on it directly (and
+  // Clang's analysis sees mu_ held around the wait).
+  std::condition_variable_any cv_;                     // wakes the thread to stop
+  bool stop_ SPINDLE_GUARDED_BY(mu_) = false;          // the destructor asked the thread to leave
+  std::thread thread_;                                 // the watchdog
+  std::atomic<std::size_t> traces_written_{0};         // trace files written (scan() writes)
+  Instant last_trace_ SPINDLE_GUARDED_BY(scan_mu_){};  // when the last one was
+  bool wrote_trace_ SPINDLE_GUARDED_BY(scan_mu_) = false;  // last_trace_ is set
 };
 
 }  // namespace spindle
