@@ -35,26 +35,15 @@
 #include "spindle/runtime/clock.hpp"
 #include "spindle/runtime/detail/context.hpp"
 #include "spindle/runtime/detail/mutex.hpp"
+#include "spindle/runtime/detail/relaxed_counter.hpp"
 #include "spindle/runtime/detail/task_alloc.hpp"
 #include "spindle/runtime/histogram.hpp"
 #include "spindle/runtime/hooks.hpp"
 
 namespace spindle::detail {
 
-/// A counter with one writer (the slot's thread).
-class SlotCounter {
- public:
-  void add(std::uint64_t n) noexcept {
-    v_.store(v_.load(std::memory_order_relaxed) + n, std::memory_order_relaxed);
-  }
-  void max(std::uint64_t n) noexcept {
-    if (n > v_.load(std::memory_order_relaxed)) v_.store(n, std::memory_order_relaxed);
-  }
-  [[nodiscard]] std::uint64_t get() const noexcept { return v_.load(std::memory_order_relaxed); }
-
- private:
-  std::atomic<std::uint64_t> v_{0};  // written by the owning thread only
-};
+/// A counter with one writer (the slot's thread): the runtime's own.
+using SlotCounter = RelaxedCounter;
 
 /// The longest idle of the current interval on one thread (for
 /// TaskIntervals' max_idle_duration), as a pair of words:

@@ -87,8 +87,8 @@
 #include <cstdint>
 #include <memory>
 
-#include "relaxed_counter.hpp"
 #include "spindle/runtime/detail/mutex.hpp"
+#include "spindle/runtime/detail/relaxed_counter.hpp"
 #include "spindle/runtime/detail/task_cell.hpp"
 
 namespace spindle::detail {

@@ -31,11 +31,7 @@ Core* current_core_or_throw(const char* what) {
 
 void check_block_on_allowed(Core* core) {
   (void)core;
-  if (tls_context.worker != nullptr) {
-    throw UsageError(
-        "spindle: block_on called on a runtime worker thread (from inside a task?); it would "
-        "block the worker it needs to make progress. Use co_await inside tasks.");
-  }
+  check_may_block("block_on");  // the one "on a worker thread?" check for blocking calls
 }
 
 void drive_until_complete(Core* core, CellBase* cell) { core->drive(cell); }

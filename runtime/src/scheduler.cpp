@@ -75,6 +75,7 @@ TaskId next_task_id() noexcept {
   return next++;
 }
 
+// The one definition (declared in spindle/runtime/detail/fatal.hpp).
 void fatal(const char* message) noexcept {
   std::fprintf(stderr, "spindle: fatal: %s\n", message);
   std::fflush(stderr);
@@ -115,9 +116,8 @@ void Core::unref(std::int64_t n) noexcept {
 // (see Worker::ref_credit_): refs_ = outside references + live cells +
 // every worker's unused credit + its unreturned debt.
 void Core::cell_ref() noexcept {
-  ThreadContext& ctx = tls_context;
-  if (ctx.core == this && ctx.worker != nullptr) {
-    Worker& w = *ctx.worker;
+  if (Worker* worker = current_worker()) {
+    Worker& w = *worker;
     if (w.ref_credit_ == 0) {
       refs_.fetch_add(kRefBatch, std::memory_order_relaxed);  // we already hold one: relaxed
       w.ref_credit_ = kRefBatch;
@@ -129,9 +129,8 @@ void Core::cell_ref() noexcept {
 }
 
 void Core::cell_unref() noexcept {
-  ThreadContext& ctx = tls_context;
-  if (ctx.core == this && ctx.worker != nullptr) {
-    Worker& w = *ctx.worker;
+  if (Worker* worker = current_worker()) {
+    Worker& w = *worker;
     if (++w.ref_debt_ == kRefBatch) {
       w.ref_debt_ = 0;
       unref(kRefBatch);  // cannot be the last: this worker's runtime is alive

@@ -23,6 +23,7 @@
 #include "owned_tasks.hpp"
 #include "spindle/runtime/clock.hpp"
 #include "spindle/runtime/counters.hpp"
+#include "spindle/runtime/detail/fatal.hpp"
 #include "spindle/runtime/detail/mutex.hpp"
 #include "spindle/runtime/detail/task_cell.hpp"
 #include "spindle/runtime/executor.hpp"
@@ -111,6 +112,14 @@ class Core {
   Worker& worker(std::size_t i) noexcept { return *workers_[i]; }
   InjectionQueue& inject() noexcept { return inject_; }
   OwnedTasks& owned() noexcept { return owned_; }
+  /// The worker of this runtime that the calling thread runs (a worker
+  /// thread, or the thread inside a current_thread block_on), or null (a
+  /// foreign thread, the blocking pool, another runtime's worker). Not for
+  /// code inside a coroutine (see tls_context).
+  [[nodiscard]] Worker* current_worker() const noexcept {
+    const ThreadContext& ctx = tls_context;
+    return ctx.core == this ? ctx.worker : nullptr;
+  }
   Idle& idle() noexcept { return idle_; }
   [[nodiscard]] const Config& config() const noexcept { return config_; }
   [[nodiscard]] bool is_shutdown() const noexcept {
@@ -181,9 +190,5 @@ class Core {
 /// Allocates a process-unique task id without touching a shared cache line
 /// on most calls (each thread reserves ids in blocks).
 TaskId next_task_id() noexcept;
-
-/// Prints `message` to stderr and aborts: for contract violations that
-/// cannot be reported by an exception (noexcept scheduler paths).
-[[noreturn]] void fatal(const char* message) noexcept;
 
 }  // namespace spindle::detail

@@ -60,8 +60,7 @@
 namespace spindle::detail {
 
 bool Core::shutdown(std::optional<std::chrono::nanoseconds> timeout) {
-  ThreadContext& ctx = tls_context;
-  if (ctx.core == this && ctx.worker != nullptr) {
+  if (current_worker() != nullptr) {
     fatal(
         "a Runtime was destroyed or shut down from one of its own worker threads (inside one "
         "of its tasks); it would wait for itself. Shut it down from outside the runtime.");

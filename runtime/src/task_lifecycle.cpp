@@ -35,9 +35,8 @@ std::string describe_exception(const std::exception_ptr& e) {
 
 void Core::spawn(CellBase* cell, TaskHooks* hooks, SourceLocation loc) {
   bind_new(cell, hooks, loc, false);
-  ThreadContext& ctx = tls_context;
-  if (ctx.core == this && ctx.worker != nullptr) {
-    ctx.worker->stats().spawns.add();
+  if (Worker* w = current_worker()) {
+    w->stats().spawns.add();
   } else {
     remote_spawns_.fetch_add(1, std::memory_order_relaxed);
   }
@@ -72,8 +71,8 @@ void Core::spawn_blocking(CellBase* cell, SourceLocation loc) {
 }
 
 std::size_t Core::caller_worker() const noexcept {
-  const ThreadContext& ctx = tls_context;
-  return ctx.core == this && ctx.worker != nullptr ? ctx.worker->index() : OwnedTasks::kNotWorker;
+  const Worker* w = current_worker();
+  return w != nullptr ? w->index() : OwnedTasks::kNotWorker;
 }
 
 void Core::bind_new(CellBase* cell, TaskHooks* hooks, SourceLocation loc, bool remote) {
@@ -101,9 +100,8 @@ void Core::bind_new(CellBase* cell, TaskHooks* hooks, SourceLocation loc, bool r
 }
 
 void Core::schedule(CellBase* task, bool is_yield) noexcept {
-  ThreadContext& ctx = tls_context;
-  if (ctx.core == this && ctx.worker != nullptr) {
-    ctx.worker->schedule_local(task, is_yield);
+  if (Worker* w = current_worker()) {
+    w->schedule_local(task, is_yield);
   } else {
     schedule_remote(task);
   }

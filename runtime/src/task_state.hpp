@@ -15,6 +15,7 @@
 #include <cstdio>
 #include <cstdlib>
 
+#include "spindle/runtime/detail/fatal.hpp"
 #include "spindle/runtime/detail/task_cell.hpp"
 
 namespace spindle::detail {
@@ -31,9 +32,10 @@ namespace state {
 inline void require(bool ok, const char* what, std::uint64_t cur) noexcept {
 #ifndef NDEBUG
   if (!ok) {
-    std::fprintf(stderr, "spindle: fatal: task state transition %s from state 0x%llx\n", what,
-                 static_cast<unsigned long long>(cur));
-    std::abort();
+    char message[160];
+    std::snprintf(message, sizeof message, "task state transition %s from state 0x%llx", what,
+                  static_cast<unsigned long long>(cur));
+    fatal(message);
   }
 #else
   (void)ok;

@@ -93,7 +93,7 @@ std::uint32_t acquire_worker_slot() {
     return i;
   }
   if (s.next == kNoWorkerSlot) {
-    fatal("spindle: more than 4,294,967,294 workers alive at once");
+    fatal("more than 4,294,967,294 workers alive at once");
   }
   // Room for every index handed out to come back, so that release (noexcept)
   // never allocates.

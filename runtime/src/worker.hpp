@@ -14,8 +14,8 @@
 
 #include "flight_recorder.hpp"
 #include "local_queue.hpp"
-#include "relaxed_counter.hpp"
 #include "spindle/runtime/counters.hpp"
+#include "spindle/runtime/detail/relaxed_counter.hpp"
 #include "spindle/runtime/detail/task_cell.hpp"
 #include "spindle/runtime/executor.hpp"
 #include "spindle/runtime/time.hpp"

@@ -134,9 +134,6 @@ class TaskMonitor {
     return a.core_ == b.core_;
   }
 
-  /// Internal: the shared state.
-  [[nodiscard]] detail::MonitorCore* core() const noexcept { return core_; }
-
  private:
   explicit TaskMonitor(detail::MonitorCore* adopted) noexcept : core_(adopted) {}
 

@@ -6,9 +6,7 @@
 // Included by semaphore.hpp and mpsc.hpp, which document where they throw it.
 #pragma once
 
-#include <cstdio>
-#include <cstdlib>
-
+#include "spindle/runtime/detail/fatal.hpp"
 #include "spindle/runtime/errors.hpp"
 
 namespace spindle::sync {
@@ -26,10 +24,7 @@ namespace detail {
 
 /// Ends the process with a message: a primitive was misused in a way that
 /// would otherwise corrupt memory (destroyed while tasks still wait on it).
-[[noreturn]] inline void fatal(const char* message) noexcept {
-  std::fprintf(stderr, "spindle: fatal: %s\n", message);
-  std::abort();
-}
+using spindle::detail::fatal;
 
 }  // namespace detail
 }  // namespace spindle::sync
