@@ -29,11 +29,6 @@ Core* current_core_or_throw(const char* what) {
   return core;
 }
 
-void check_block_on_allowed(Core* core) {
-  (void)core;
-  check_may_block("block_on");  // the one "on a worker thread?" check for blocking calls
-}
-
 void drive_until_complete(Core* core, CellBase* cell) { core->drive(cell); }
 
 void spawn_blocking_cell(Core* core, CellBase* cell, SourceLocation loc) {

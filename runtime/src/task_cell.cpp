@@ -93,10 +93,9 @@ void spawn_cell(Core* core, CellBase* cell, TaskHooks* hooks, SourceLocation loc
 }
 
 void yield_current(std::coroutine_handle<> h) noexcept {
-  CellBase* cell = current_or_die(
+  (void)current_or_die(
       "spindle::yield_now() awaited outside a spindle task (only Tasks polled by a spindle "
       "runtime can yield)");
-  (void)cell;
   *tls_context.slot = WaitSlot{h, ReadyCheck{}, CancelHook{}};
   tls_context.yielded = true;
 }

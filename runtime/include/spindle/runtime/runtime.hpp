@@ -54,8 +54,6 @@ void core_unref(Core* core) noexcept;
 /// The runtime the calling thread works for; throws UsageError with `what`
 /// in the message when there is none.
 Core* current_core_or_throw(const char* what);
-/// Precondition checks for block_on (throws UsageError on a worker thread).
-void check_block_on_allowed(Core* core);
 /// Runs (current_thread) or waits for (multi_thread) `cell` until it completes.
 void drive_until_complete(Core* core, CellBase* cell);
 
@@ -235,7 +233,7 @@ class Handle {
   template <class T>
   T block_on(Task<T> task, SourceLocation loc = SourceLocation::current()) const {
     detail::Core* core = require_core();
-    detail::check_block_on_allowed(core);
+    detail::check_may_block("block_on");  // throws UsageError on a worker thread
     JoinHandle<T> handle = detail::spawn_on(core, std::move(task), nullptr, loc);
     detail::drive_until_complete(core, detail::JoinHandleAccess::cell(handle));
     return handle.join();
