@@ -36,9 +36,9 @@
 // Memory. kBuckets = 302 counters of 8 bytes plus the sum: sizeof(Histogram)
 // is 2,424 bytes, fixed. A TaskMonitor keeps, per worker that polls its
 // tasks, three of these distributions as live counters (poll, scheduled,
-// idle: 3 × 2,416 bytes) in a 7,424-byte block (monitor/src/monitor_core.hpp
-// asserts ≤ 8 KiB); a runtime built with poll_timing(true) keeps two per
-// worker (4,832 bytes).
+// idle: 3 × 2,416 bytes) in a 7,680-byte block with their bucket ranges and
+// the other counters (monitor/src/monitor_core.hpp asserts ≤ 8 KiB); a
+// runtime built with poll_timing(true) keeps two per worker (4,832 bytes).
 //
 // The classic Prometheus view. Exporting all 302 buckets would multiply
 // the series count; the exporter exports the kClassicBounds = 31 bounds
