@@ -454,11 +454,15 @@ TEST(OwnedTasks, TasksSpawnedFromForeignThreadsAreFreedOnceWhetherJoinedDetached
 
 TEST(OwnedTasks, ShutdownRacingWithSpawnsAndCompletionsFreesEveryTaskExactlyOnce) {
   constexpr int kRounds = 12;
-  constexpr std::size_t kHooksPerRound = 60000;  // more than the spawners get to before shutdown
+  // Per spawner and round: more than either gets to before shutdown. Each
+  // spawner has its own pool, so a fast one cannot use up the other's hooks
+  // and end the round before shutdown meets it.
+  constexpr std::size_t kHooksPerRound = 60000;
   LifetimeCounts counts;
   int raced = 0;  // rounds where shutdown refused a spawn (it met them running)
   for (int round = 0; round < kRounds; ++round) {
-    HookPool pool(kHooksPerRound);
+    HookPool inside_pool(kHooksPerRound);
+    HookPool foreign_pool(kHooksPerRound);
     std::atomic<int> refused{0};
     {
       std::optional<Runtime> rt(
@@ -486,12 +490,12 @@ TEST(OwnedTasks, ShutdownRacingWithSpawnsAndCompletionsFreesEveryTaskExactlyOnce
             if (i == 200) busy.set();
             if (i % 16 == 0) co_await spindle::yield_now();
           }
-        }(pool, counts, refused, busy))
+        }(inside_pool, counts, refused, busy))
           .detach();
       // Outside: a foreign thread spawns too, some tasks idle forever, some aborted.
       std::thread foreign([&, handle] {
         for (int i = 0;; ++i) {
-          CountingHooks* hooks = pool.take();
+          CountingHooks* hooks = foreign_pool.take();
           if (hooks == nullptr) return;
           try {
             if (i % 5 == 0) {
@@ -521,7 +525,8 @@ TEST(OwnedTasks, ShutdownRacingWithSpawnsAndCompletionsFreesEveryTaskExactlyOnce
       foreign.join();
       if (refused.load() > 0) ++raced;
     }
-    ASSERT_EQ(pool.check(), "") << "round " << round;
+    ASSERT_EQ(inside_pool.check(), "") << "round " << round << ", inside";
+    ASSERT_EQ(foreign_pool.check(), "") << "round " << round << ", foreign";
     ASSERT_EQ(counts.alive(), 0) << "round " << round;
   }
   EXPECT_GT(raced, 0) << "shutdown never met a spawner: the test did not race";
