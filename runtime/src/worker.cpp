@@ -52,6 +52,9 @@
 #include <pthread.h>
 
 #include <algorithm>
+#include <asio/bind_allocator.hpp>
+#include <asio/detail/thread_context.hpp>
+#include <asio/detail/thread_info_base.hpp>
 #include <asio/post.hpp>
 #include <cstdio>
 #include <exception>
@@ -106,6 +109,29 @@ void release_worker_slot(std::uint32_t i) noexcept {
   std::lock_guard<std::mutex> lock(s.mu);
   s.free.push_back(i);  // within the capacity acquire_worker_slot reserved
 }
+
+/// Asio's recycling allocator (the memory of operations, of their
+/// cancellation handlers, of composed operations' states) caches blocks per
+/// thread, but only for a thread inside an io_context's call stack: on any
+/// other thread every block is a fresh operator new and every free a delete.
+/// A task starts its Asio operations while its worker polls it, outside
+/// io_context::poll(); this gives the worker's thread a call-stack entry of
+/// its own for the whole run, so those blocks are recycled as they are for
+/// Asio's own handlers. The key matches no scheduler, so nothing else
+/// changes: running_in_this_thread() and dispatch() still see only the
+/// io_contexts the thread is really running (Asio looks entries up by key).
+/// asio::detail is Asio's internal API; Debian 12's Asio 1.22 is the one
+/// spindle builds against, and tests/io checks the recycling.
+class AsioThreadEntry : public asio::detail::thread_context {
+ public:
+  AsioThreadEntry() : entry_(this, info_) {}
+  AsioThreadEntry(const AsioThreadEntry&) = delete;
+  AsioThreadEntry& operator=(const AsioThreadEntry&) = delete;
+
+ private:
+  asio::detail::thread_info_base info_;  // the thread's block cache
+  thread_call_stack::context entry_;     // pushed for this object's life
+};
 
 }  // namespace
 
@@ -163,6 +189,7 @@ void Worker::run_thread() {
 }
 
 void Worker::run(CellBase* until) {
+  const AsioThreadEntry asio_entry;  // before any task runs; see its comment
   begin_busy(core_.now());
   boundary_valid_ = false;
   while (!core_.is_shutdown()) {
@@ -617,9 +644,12 @@ void Worker::unpark() {
   // Runs on this worker's own thread (inside its run_one/poll).
   // (Another worker driving this io_context, see drive_stuck_io(), may run
   // it instead: then it is not ours to count.)
-  asio::post(host_->io(), [this] {
-    if (tls_context.worker == this) ++wake_posts_run_;
-  });
+  // The handler's block comes from the task heaps: allocated here, freed
+  // by the parked thread inside its run_one(), whose Asio cache dies with
+  // the call; the task heaps take the block back for the next wake.
+  asio::post(host_->io(), asio::bind_allocator(TaskHeapAllocator<void>(), [this] {
+               if (tls_context.worker == this) ++wake_posts_run_;
+             }));
 }
 
 void Worker::stop_io() noexcept { host_->io().stop(); }

@@ -6,9 +6,12 @@
 
 #include <gtest/gtest.h>
 
+#include <asio/executor_work_guard.hpp>
+#include <asio/io_context.hpp>
 #include <asio/read.hpp>
 #include <asio/steady_timer.hpp>
 #include <asio/read_until.hpp>
+#include <asio/strand.hpp>
 #include <asio/write.hpp>
 #include <atomic>
 #include <chrono>
@@ -16,6 +19,7 @@
 #include <optional>
 #include <stdexcept>
 #include <string>
+#include <thread>
 #include <tuple>
 #include <variant>
 
@@ -409,6 +413,47 @@ TEST(IoAfterShutdown, AnOperationStartedAfterShutdownFailsWithRuntimeShutdown) {
     co_return "no error";
   }(*dead));
   EXPECT_NE(what.find("runtime has shut down"), std::string::npos) << what;
+}
+
+TEST(IoAfterShutdown, ATimerOnAStrandOverADeadRuntimeFailsWithRuntimeShutdown) {
+  std::optional<asio::steady_timer> dead;
+  {
+    auto rt = Runtime::Builder().worker_threads(1).build();
+    dead.emplace(asio::make_strand(rt.handle().executor()), std::chrono::milliseconds(1));
+  }
+  auto other = Runtime::Builder().current_thread().build();
+  const std::string what = other.block_on([](asio::steady_timer& t) -> Task<std::string> {
+    try {
+      co_await t.async_wait(use_task);
+    } catch (const RuntimeShutdown& e) {
+      co_return e.what();
+    }
+    co_return "no error";
+  }(*dead));
+  EXPECT_NE(what.find("runtime has shut down"), std::string::npos) << what;
+}
+
+// An I/O object on an io_context of the user's is not a dead runtime's: its
+// executor was once mistaken for spindle's (Asio 1.22's any_executor
+// target<T>() does not check the type), which read past the io_context
+// executor and refused the operation, or worse.
+TEST(IoAfterShutdown, AnIoObjectOnAPlainIoContextIsNotMistakenForADeadRuntime) {
+  asio::io_context plain;
+  auto guard = asio::make_work_guard(plain);
+  std::thread runner([&plain] { plain.run(); });
+  auto rt = Runtime::Builder().worker_threads(2).build();
+  const std::string what = rt.block_on([](asio::io_context& plain) -> Task<std::string> {
+    asio::steady_timer t(plain, std::chrono::milliseconds(1));
+    try {
+      co_await t.async_wait(use_task);
+    } catch (const std::exception& e) {
+      co_return e.what();
+    }
+    co_return "completed";
+  }(plain));
+  guard.reset();
+  runner.join();
+  EXPECT_EQ(what, "completed");
 }
 
 }  // namespace

@@ -133,6 +133,9 @@ class BasicExecutor {
 
   /// The io_context (alive as long as this executor).
   [[nodiscard]] asio::io_context& context() const noexcept { return host_->io(); }
+  /// The io_context's own executor, which holds no reference: valid only
+  /// while this executor (or another reference to the io_context) lives.
+  [[nodiscard]] const Inner& io_executor() const noexcept { return inner_; }
   /// True when the calling thread is running the io_context.
   [[nodiscard]] bool running_in_this_thread() const noexcept {
     return inner_.running_in_this_thread();

@@ -120,7 +120,11 @@ class [[nodiscard("a spindle::Sleep does not wait until it is co_awaited")]] Sle
     timer_.arm(deadline_);
     state_ = new detail::IoState<asio::error_code>();
     state_->waker = current_waker(h, {&detail::IoState<asio::error_code>::is_done, state_});
-    timer_->async_wait(detail::IoHandler<asio::error_code>(state_));
+    if (auto native = detail::native_io_executor(timer_->get_executor())) {
+      timer_->async_wait(detail::IoHandler<true, asio::error_code>(state_, *native));
+    } else {
+      timer_->async_wait(detail::IoHandler<false, asio::error_code>(state_));
+    }
   }
   void await_resume() const noexcept {}
 
@@ -192,9 +196,8 @@ class Deadline {
     void operator()(const asio::error_code& ec) {
       IoState<asio::error_code>* s = std::exchange(state_, nullptr);
       s->results.emplace(ec);
-      s->done.store(true, std::memory_order_release);
       Waker w = std::move(s->waker);
-      s->release();
+      s->complete_and_release();  // s may be gone from here on
       if (ec != asio::error::operation_aborted) std::move(w).wake();
     }
 

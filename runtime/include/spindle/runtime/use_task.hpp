@@ -73,17 +73,22 @@
 #include <asio/error_code.hpp>
 #include <asio/io_context.hpp>
 #include <asio/post.hpp>
+#include <asio/strand.hpp>
 #include <asio/system_error.hpp>
 #include <atomic>
+#include <cassert>
 #include <coroutine>
+#include <cstddef>
 #include <cstdint>
 #include <exception>
 #include <optional>
 #include <tuple>
 #include <type_traits>
+#include <typeinfo>
 #include <utility>
 
 #include "spindle/runtime/detail/context.hpp"
+#include "spindle/runtime/detail/task_alloc.hpp"
 #include "spindle/runtime/errors.hpp"
 #include "spindle/runtime/executor.hpp"
 #include "spindle/runtime/waker.hpp"
@@ -119,26 +124,108 @@ void set_cancel_hook(CancelHook hook) noexcept;
 /// whichever of the two lets go last.
 template <class... Args>
 struct IoState {
-  std::atomic<std::uint32_t> refs{2};          // the handler and the awaiter
-  std::atomic<bool> done{false};               // results are set (release by the handler)
+  static constexpr std::uint32_t kDone = 1;  // bit 0 of word: results are set
+  static constexpr std::uint32_t kRef = 2;   // one reference, in the bits above
+
+  std::atomic<std::uint32_t> word{2 * kRef};   // done bit and references (the handler's and
+                                               //   the awaiter's; a posted cancel adds one)
   std::optional<std::tuple<Args...>> results;  // set by the handler, read after resumption
   Waker waker;                                 // the suspended task; taken by the handler
   asio::cancellation_signal signal;            // the operation's cancellation slot (bound to the
                                                //   handler); emitted on its executor
 
-  static bool is_done(const void* self) noexcept {
-    return static_cast<const IoState*>(self)->done.load(std::memory_order_acquire);
-  }
+  // One per awaited operation, made by the awaiting task's worker and often
+  // freed by the thread that ran the handler: the per-thread task heaps take
+  // such cross-thread frees without a lock (detail/task_alloc.hpp).
+  static void* operator new(std::size_t size) { return task_alloc(size); }
+  static void operator delete(void* p, std::size_t size) noexcept { task_free(p, size); }
 
+  static bool is_done(const void* self) noexcept {
+    return (static_cast<const IoState*>(self)->word.load(std::memory_order_acquire) & kDone) != 0;
+  }
+  [[nodiscard]] bool done() const noexcept { return is_done(this); }
+
+  void add_ref() noexcept {
+    // relaxed: the caller already owns a reference.
+    word.fetch_add(kRef, std::memory_order_relaxed);
+  }
   void release() noexcept {
-    // acq_rel: the handler's writes happen-before the delete.
-    if (refs.fetch_sub(1, std::memory_order_acq_rel) == 1) delete this;
+    // acq_rel: every owner's writes happen-before the delete.
+    if (word.fetch_sub(kRef, std::memory_order_acq_rel) >> 1 == 1) delete this;
+  }
+  /// The handler's last step: publishes the results and drops its reference
+  /// in one atomic step. The awaiter resumes only once it sees the results,
+  /// so on the normal path it is the last to let go: the state, and the
+  /// memory of the operation's cancellation handler (cached per thread by
+  /// Asio), are freed on the task's worker, not inside whichever
+  /// io_context::run_one() ran the handler, whose cache dies with the call.
+  void complete_and_release() noexcept {
+    // Adds kDone (not yet set) and subtracts kRef: word - 1, modulo 2^32.
+    // acq_rel: release publishes `results`; acquire orders the delete.
+    const std::uint32_t prev = word.fetch_sub(kRef - kDone, std::memory_order_acq_rel);
+    assert((prev & kDone) == 0 && "an I/O handler ran twice");
+    if (prev >> 1 == 1) delete this;
   }
 };
 
-/// The completion handler handed to the Asio initiation.
+/// The `T` a type-erased executor (any_io_executor) holds, or null when it
+/// holds something else. Asio 1.22's any_executor::target<T>() does not
+/// check the type (it casts whatever it holds), so the check is ours.
+template <class T, class Ex>
+const T* target_as(const Ex& ex) noexcept {
+  if constexpr (requires {
+                  ex.template target<T>();
+                  ex.target_type();
+                }) {
+    return ex.target_type() == typeid(T) ? ex.template target<T>() : nullptr;
+  } else {
+    return nullptr;
+  }
+}
+
+/// The io_context an I/O object's executor runs on, when it can be named
+/// without type erasure: a spindle::Executor, a plain io_context executor,
+/// or an any_io_executor holding one of them. Empty for anything else
+/// (strands, thread pools, user executors), whose rules then apply as before.
+template <class Ex>
+std::optional<asio::io_context::executor_type> native_io_executor(const Ex& ex) noexcept {
+  if constexpr (std::is_same_v<Ex, asio::io_context::executor_type>) {
+    return ex;
+  } else if constexpr (std::is_same_v<Ex, Executor>) {
+    return ex.io_executor();
+  } else {
+    if (const Executor* e = target_as<Executor>(ex)) return e->io_executor();
+    if (const auto* n = target_as<asio::io_context::executor_type>(ex)) return *n;
+  }
+  return std::nullopt;
+}
+
+/// The completion handler handed to the Asio initiation. kNative: it names
+/// the I/O object's io_context as its associated executor. It runs there
+/// either way (Asio completes an operation on its I/O executor); naming the
+/// io_context's own executor lets Asio invoke it directly from the reactor,
+/// as for an I/O object on a plain io_context, instead of through the
+/// type-erased any_io_executor, which wraps every completion in a freshly
+/// allocated function object. The handler only stores the results and wakes
+/// the task, so no executor's ordering rules are at stake.
+template <bool kNative, class... Args>
+class IoHandler;
+
 template <class... Args>
-class IoHandler {
+class IoHandler<true, Args...> : public IoHandler<false, Args...> {
+ public:
+  IoHandler(IoState<Args...>* state, asio::io_context::executor_type ex) noexcept
+      : IoHandler<false, Args...>(state), ex_(std::move(ex)) {}
+
+  using executor_type = asio::io_context::executor_type;
+  executor_type get_executor() const noexcept { return ex_; }
+
+ private:
+  asio::io_context::executor_type ex_;  // the I/O object's io_context
+};
+
+template <class... Args>
+class IoHandler<false, Args...> {
  public:
   explicit IoHandler(IoState<Args...>* state) noexcept : state_(state) {}
   IoHandler(IoHandler&& o) noexcept : state_(std::exchange(o.state_, nullptr)) {}
@@ -151,6 +238,9 @@ class IoHandler {
   /// Asio's per-operation cancellation: the operation installs its
   /// cancellation handler in this slot; spindle emits to it when the task
   /// is cancelled (see IoAwaitable::cancel_op).
+  using allocator_type = TaskHeapAllocator<void>;  // Asio allocates the operation through it
+  allocator_type get_allocator() const noexcept { return {}; }
+
   using cancellation_slot_type = asio::cancellation_slot;
   cancellation_slot_type get_cancellation_slot() const noexcept {
     return state_ != nullptr ? state_->signal.slot() : cancellation_slot_type();
@@ -160,9 +250,8 @@ class IoHandler {
   void operator()(A&&... args) {
     IoState<Args...>* s = std::exchange(state_, nullptr);
     s->results.emplace(std::forward<A>(args)...);
-    s->done.store(true, std::memory_order_release);
     Waker w = std::move(s->waker);
-    s->release();
+    s->complete_and_release();  // s may be gone from here on
     // The wake publishes the results (the task's state transition is acq_rel).
     std::move(w).wake();
   }
@@ -223,8 +312,7 @@ template <class State>
 class CancelEmit {
  public:
   explicit CancelEmit(State* s) noexcept : state_(s) {
-    // relaxed: we already own a reference (the awaiter's).
-    state_->refs.fetch_add(1, std::memory_order_relaxed);
+    state_->add_ref();  // we already own one (the awaiter's)
   }
   CancelEmit(CancelEmit&& o) noexcept : state_(std::exchange(o.state_, nullptr)) {}
   CancelEmit& operator=(CancelEmit&&) = delete;
@@ -234,7 +322,7 @@ class CancelEmit {
   void operator()() {
     State* s = std::exchange(state_, nullptr);
     // acquire: a completed operation has let go of its slot handler.
-    if (!s->done.load(std::memory_order_acquire)) s->signal.emit(asio::cancellation_type::terminal);
+    if (!s->done()) s->signal.emit(asio::cancellation_type::terminal);
     s->release();
   }
 
@@ -251,13 +339,21 @@ concept HasExecutor = requires(const Init& i) {
 
 /// An operation on an I/O object whose runtime has shut down would never
 /// complete (nobody runs its io_context): refuse it with RuntimeShutdown.
+/// Seen through: a spindle::Executor, a strand over one, and an
+/// any_io_executor holding either. An I/O object on anything else (a plain
+/// io_context, a thread pool) is not spindle's to judge.
 template <class Ex>
 void check_runtime_alive(const Ex& ex) {
   if constexpr (std::is_same_v<Ex, Executor>) {
     if (ex.runtime_shut_down()) throw_io_after_shutdown();
-  } else if constexpr (requires { ex.template target<Executor>(); }) {
-    const Executor* e = ex.template target<Executor>();
-    if (e != nullptr && e->runtime_shut_down()) throw_io_after_shutdown();
+  } else if constexpr (std::is_same_v<Ex, asio::strand<Executor>>) {
+    check_runtime_alive(ex.get_inner_executor());
+  } else {
+    if (const Executor* e = target_as<Executor>(ex)) {
+      check_runtime_alive(*e);
+    } else if (const auto* st = target_as<asio::strand<Executor>>(ex)) {
+      check_runtime_alive(*st);
+    }
   }
 }
 
@@ -284,15 +380,27 @@ class [[nodiscard]] IoAwaitable {
     set_cancel_hook({&IoAwaitable::cancel_op, this});
     // Asio never invokes the handler from inside the initiating call; it
     // may run on another thread before we return, which only re-queues us.
-    std::apply(
-        [&](auto&&... a) {
-          std::move(init_)(IoHandler<Args...>(state_), std::forward<decltype(a)>(a)...);
-        },
-        std::move(args_));
+    if constexpr (HasExecutor<Initiation>) {
+      if (std::optional<asio::io_context::executor_type> native =
+              native_io_executor(init_.get_executor())) {
+        start(IoHandler<true, Args...>(state_, std::move(*native)));
+        return;
+      }
+    }
+    start(IoHandler<false, Args...>(state_));
   }
   auto await_resume() { return IoResult<kAsResult, Args...>::get(std::move(*state_->results)); }
 
  private:
+  template <class Handler>
+  void start(Handler&& handler) {
+    std::apply(
+        [&](auto&&... a) {
+          std::move(init_)(std::forward<Handler>(handler), std::forward<decltype(a)>(a)...);
+        },
+        std::move(args_));
+  }
+
   /// The task is being cancelled while suspended here (CancelHook).
   static bool cancel_op(void* p) noexcept {
     auto* self = static_cast<IoAwaitable*>(p);

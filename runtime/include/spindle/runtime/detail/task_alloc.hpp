@@ -25,4 +25,30 @@ void task_free(void* p, std::size_t size) noexcept;
 /// worker parks between bursts and should find its cache still there).
 void task_alloc_trim() noexcept;
 
+/// A standard allocator over the task heaps, for Asio's handler memory (the
+/// associated allocator of spindle's I/O handlers and of the wake a worker
+/// posts to a parked one). Asio allocates each operation's block, and each
+/// step's state of a composed operation, through it. Such blocks are freed
+/// wherever the operation ends, often on another thread or inside an
+/// io_context::run_one()/poll() call, whose per-call cache Asio's default
+/// recycling allocator would lose; the task heaps take such frees without a
+/// lock and serve the next operation from the cache.
+template <class T>
+struct TaskHeapAllocator {
+  using value_type = T;
+  TaskHeapAllocator() noexcept = default;
+  template <class U>
+  TaskHeapAllocator(const TaskHeapAllocator<U>& /*other*/) noexcept {}  // NOLINT: implicit
+  T* allocate(std::size_t n) {
+    static_assert(alignof(T) <= 16, "task heaps align blocks to 16 bytes");
+    return static_cast<T*>(task_alloc(n * sizeof(T)));
+  }
+  void deallocate(T* p, std::size_t n) noexcept { task_free(p, n * sizeof(T)); }
+  template <class U>
+  friend bool operator==(const TaskHeapAllocator& /*a*/,
+                         const TaskHeapAllocator<U>& /*b*/) noexcept {
+    return true;
+  }
+};
+
 }  // namespace spindle::detail
