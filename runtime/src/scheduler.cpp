@@ -48,6 +48,7 @@
 #include <cstdlib>
 #include <mutex>
 #include <string>
+#include <thread>
 
 #include "spindle/runtime/detail/context.hpp"
 #include "spindle/runtime/errors.hpp"
@@ -149,7 +150,27 @@ void Core::flush_refs(Worker& w) noexcept {
 
 // ---- workers ------------------------------------------------------------------
 
+Core::IoGate::IoGate(Core& core) noexcept : core_(core) {
+  // seq_cst here and on shutdown's side (the flag's exchange, then the
+  // count's load in wait_for_io_users): either this gate sees the flag, or
+  // shutdown sees the count and waits for the gate to close.
+  core_.io_users_.fetch_add(1, std::memory_order_seq_cst);
+  ok_ = !core_.shutdown_.load(std::memory_order_seq_cst);
+}
+
+void Core::wait_for_io_users() const noexcept {
+  // A gate is held across one post or one executor copy: microseconds.
+  while (io_users_.load(std::memory_order_seq_cst) != 0) std::this_thread::yield();
+}
+
 void Core::notify_parked_slow() noexcept {
+  // A spawner, a waker or a blocking job gets here on its own thread, which
+  // shutdown does not join: without the gate its post could meet the
+  // io_context while step 6 closes it (a use-after-free, or a race inside
+  // Asio's queue). Once shutdown has begun nobody needs waking: step 2
+  // stops every io_context and the workers leave their loops.
+  const IoGate gate(*this);
+  if (!gate.ok()) return;
   try {
     if (std::optional<std::size_t> w = idle_.worker_to_notify()) workers_[*w]->unpark();
   } catch (...) {
@@ -222,8 +243,8 @@ std::vector<TaskSnapshot> Core::dump() const {
 }
 
 Executor Core::next_executor() {
-  if (is_shutdown())
-    throw RuntimeShutdown("spindle: Handle::executor(): the runtime has shut down");
+  const IoGate gate(*this);  // any thread: keep step 6 from closing the io_context under us
+  if (!gate.ok()) throw RuntimeShutdown("spindle: Handle::executor(): the runtime has shut down");
 
   std::size_t i = next_executor_.fetch_add(1, std::memory_order_relaxed) % workers_.size();
   return workers_[i]->executor();

@@ -160,6 +160,25 @@ class Core {
   void publish_complete(CellBase* task, bool cancelled) noexcept;
   /// The worker index of the calling thread, or OwnedTasks::kNotWorker.
   [[nodiscard]] std::size_t caller_worker() const noexcept;
+  /// Lets a thread that shutdown does not join touch a worker's io_context
+  /// (post a wake, make an executor) only while it is not being closed:
+  /// ok() is false once shutdown has begun, and shutdown step 6 waits for
+  /// every gate still open. Cheap enough for the slow paths it guards (two
+  /// atomic operations beside an Asio post).
+  class IoGate {
+   public:
+    explicit IoGate(Core& core) noexcept;
+    ~IoGate() { core_.io_users_.fetch_sub(1, std::memory_order_release); }
+    IoGate(const IoGate&) = delete;
+    IoGate& operator=(const IoGate&) = delete;
+    [[nodiscard]] bool ok() const noexcept { return ok_; }
+
+   private:
+    Core& core_;
+    bool ok_;
+  };
+  /// Shutdown step 6's wait for the open IoGates.
+  void wait_for_io_users() const noexcept;
   /// Destroys one owned task at shutdown (the caller popped it from the list).
   void shutdown_task(CellBase* task) noexcept;
   /// Sets up a new cell's fields and binds it to the owned list (to the
@@ -170,6 +189,7 @@ class Core {
   const Config config_;                             // settings, fixed at build
   std::atomic<std::int64_t> refs_{1};               // Runtime + Handles + cells
   std::atomic<bool> shutdown_{false};               // shutdown has begun
+  std::atomic<std::uint32_t> io_users_{0};          // inside an IoGate (see shutdown.cpp)
   std::vector<std::unique_ptr<Worker>> workers_;    // fixed after construction
   InjectionQueue inject_;                           // remote spawns/wakes, overflow
   Idle idle_;                                       // sleeping / searching workers

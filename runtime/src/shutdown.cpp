@@ -32,7 +32,11 @@
 //   5. Drain the local queues, LIFO slots and injection queue, dropping the
 //      scheduler references they hold (every task in them is complete).
 //   6. Close the io_contexts: pending handlers (timer waits, I/O) are
-//      destroyed and release the task references their wakers hold. This
+//      destroyed and release the task references their wakers hold. A
+//      thread that is not joined (a spawner or waker posting a wake-up to a
+//      parked worker, Handle::executor()) touches an io_context only inside
+//      an IoGate, which refuses once step 1 has begun; the close waits for
+//      the gates still open. This
 //      must come after step 4 (those tasks must be complete) and before the
 //      Core can be freed. An io_context itself is freed with the last
 //      Executor that refers to it: an I/O object that outlives the runtime
@@ -67,7 +71,8 @@ bool Core::shutdown(std::optional<std::chrono::nanoseconds> timeout) {
   }
   const auto shutdown_started = std::chrono::steady_clock::now();
   // Step 1.
-  if (shutdown_.exchange(true, std::memory_order_acq_rel)) return true;
+  // seq_cst: pairs with IoGate's (scheduler.cpp).
+  if (shutdown_.exchange(true, std::memory_order_seq_cst)) return true;
   owned_.close();
   inject_.close();
   // Step 2.
@@ -162,6 +167,7 @@ bool Core::shutdown(std::optional<std::chrono::nanoseconds> timeout) {
   while (CellBase* t = inject_.pop()) drop_task_ref(t);
   blocking_.drain([this](CellBase* t) { drop_task_ref(t); });
   // Step 6.
+  wait_for_io_users();
   for (auto& w : workers_) w->destroy_io();
   return abandoned == 0;
 }

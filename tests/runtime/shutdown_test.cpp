@@ -384,6 +384,60 @@ TEST(Shutdown, RacesWithWakesFromAForeignThreadWithoutLosingOrDoublingAFrame) {
   }
 }
 
+TEST(Shutdown, ForeignSpawnersAndExecutorCallsRacingWithShutdownNeverTouchAClosedIoContext) {
+  // Threads the shutdown does not join keep spawning (each spawn may post a
+  // wake-up to a parked worker's io_context) and asking for executors while
+  // the runtime is destroyed. Shutdown closes the io_contexts last; a post
+  // or an executor copy that reached one being closed was a use-after-free
+  // (ASan) or a race inside Asio (TSan). Each thread must end refused with
+  // RuntimeShutdown, and every frame be destroyed once.
+  constexpr int kRounds = 40;
+  LifetimeCounts counts;
+  for (int round = 0; round < kRounds; ++round) {
+    std::atomic<int> refused{0};
+    std::atomic<int> started{0};
+    {
+      std::optional<Runtime> rt(Runtime::Builder().worker_threads(2).build());
+      Handle handle = rt->handle();
+      std::vector<std::thread> threads;
+      for (int t = 0; t < 2; ++t) {
+        threads.emplace_back([&, handle] {
+          started.fetch_add(1);
+          for (int i = 0;; ++i) {
+            try {
+              // Tiny tasks: the workers finish them at once and park again,
+              // so most spawns take the wake-a-parked-worker path.
+              handle.spawn(noop(Counted(counts, i))).detach();
+            } catch (const RuntimeShutdown&) {
+              refused.fetch_add(1);
+              return;
+            }
+          }
+        });
+      }
+      threads.emplace_back([&, handle] {
+        started.fetch_add(1);
+        for (;;) {
+          try {
+            spindle::Executor ex = handle.executor();
+            (void)ex;
+          } catch (const RuntimeShutdown&) {
+            refused.fetch_add(1);
+            return;
+          }
+        }
+      });
+      while (started.load() < 3) std::this_thread::yield();
+      std::this_thread::sleep_for(std::chrono::microseconds(100 * (round % 8)));
+      rt.reset();  // shutdown, racing with all three
+      for (auto& t : threads) t.join();
+    }
+    EXPECT_EQ(refused.load(), 3) << "round " << round;
+  }
+  EXPECT_EQ(counts.alive(), 0);
+  EXPECT_EQ(counts.errors(), 0);
+}
+
 TEST(Shutdown, MoveAssigningARuntimeShutsDownTheOverwrittenOne) {
   LifetimeCounts counts;
   auto rt = Runtime::Builder().worker_threads(1).build();
