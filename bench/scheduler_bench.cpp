@@ -30,6 +30,9 @@
 // task before it is spawned. SpawnPlain does nothing; SpawnMonitored instruments
 // the task with one TaskMonitor, giving `<shape>/spindle_monitored/workers:<N>`,
 // whose ratio to `<shape>/spindle/workers:<N>` is the monitor's cost.
+// `<shape>/spindle_monitored_recorded/workers:<N>` is the same on a runtime
+// with a flight recorder of 4,096 events per worker, which delay blame needs:
+// the cost of the whole instrumentation a service would turn on.
 
 #include <benchmark/benchmark.h>
 
@@ -115,6 +118,7 @@ void check_work_sum(benchmark::State& state, const Shared& shared) {
 
 /// The wrap policy of plain spindle: tasks are spawned as they are.
 struct SpawnPlain {
+  std::size_t recorder = 0;  // the runtime's flight-recorder events per worker (0: off)
   template <class T>
   spindle::Task<T> wrap(spindle::Task<T> task) const {
     return task;
@@ -127,14 +131,21 @@ struct SpawnPlain {
 /// instrumentation costs.
 struct SpawnMonitored {
   const spindle::TaskMonitor* monitor;
+  std::size_t recorder = 0;  // spindle_monitored_recorded: 4,096, as Builder's docs suggest
   template <class T>
   spindle::HookedTask<T> wrap(spindle::Task<T> task) const {
     return monitor->instrument(std::move(task));
   }
 };
 
-spindle::Runtime make_spindle_runtime(int workers) {
-  return spindle::Runtime::Builder().worker_threads(workers).build();
+/// The runtime of one spindle run; `wrap` says whether it has a flight
+/// recorder (delay blame needs one).
+template <class Wrap>
+spindle::Runtime make_spindle_runtime(int workers, const Wrap& wrap) {
+  return spindle::Runtime::Builder()
+      .worker_threads(workers)
+      .flight_recorder(wrap.recorder)
+      .build();
 }
 
 
@@ -157,7 +168,7 @@ spindle::Task<void> sp_spawn_many_root(Shared* shared, Wrap wrap) {
 template <class Wrap>
 void spindle_spawn_many_local(benchmark::State& state, int workers, Wrap wrap) {
   Shared shared;  // declared first: outlives the workers that touch it
-  auto rt = make_spindle_runtime(workers);
+  auto rt = make_spindle_runtime(workers, wrap);
   SchedulerCounters counters(rt);
   for (auto _ : state) {
     shared.latch.arm(kNumSpawn);
@@ -169,7 +180,7 @@ void spindle_spawn_many_local(benchmark::State& state, int workers, Wrap wrap) {
 
 template <class Wrap>
 void spindle_spawn_many_remote(benchmark::State& state, int workers, Wrap wrap) {
-  auto rt = make_spindle_runtime(workers);
+  auto rt = make_spindle_runtime(workers, wrap);
   std::vector<spindle::JoinHandle<void>> handles;
   handles.reserve(kNumSpawn);
   SchedulerCounters counters(rt);
@@ -189,7 +200,7 @@ spindle::Task<void> sp_yielder(Shared* shared) {
 template <class Wrap>
 void spindle_yield_many(benchmark::State& state, int workers, Wrap wrap) {
   Shared shared;  // declared first: outlives the workers that touch it
-  auto rt = make_spindle_runtime(workers);
+  auto rt = make_spindle_runtime(workers, wrap);
   SchedulerCounters counters(rt);
   for (auto _ : state) {
     shared.latch.arm(kYieldTasks);
@@ -224,7 +235,7 @@ spindle::Task<void> sp_ping_pong_root(Shared* shared, Wrap wrap) {
 template <class Wrap>
 void spindle_ping_pong(benchmark::State& state, int workers, Wrap wrap) {
   Shared shared;  // declared first: outlives the workers that touch it
-  auto rt = make_spindle_runtime(workers);
+  auto rt = make_spindle_runtime(workers, wrap);
   SchedulerCounters counters(rt);
   for (auto _ : state) {
     shared.latch.arm(kNumPings);
@@ -247,7 +258,7 @@ spindle::Task<void> sp_chain(Shared* shared, int n, Wrap wrap) {
 template <class Wrap>
 void spindle_chained_spawn(benchmark::State& state, int workers, Wrap wrap) {
   Shared shared;  // declared first: outlives the workers that touch it
-  auto rt = make_spindle_runtime(workers);
+  auto rt = make_spindle_runtime(workers, wrap);
   SchedulerCounters counters(rt);
   for (auto _ : state) {
     shared.latch.arm(1);
@@ -275,7 +286,7 @@ spindle::Task<void> sp_parallel_root(Shared* shared, Wrap wrap) {
 template <class Wrap>
 void spindle_parallel_work(benchmark::State& state, int workers, Wrap wrap) {
   Shared shared;  // declared first: outlives the workers that touch it
-  auto rt = make_spindle_runtime(workers);
+  auto rt = make_spindle_runtime(workers, wrap);
   SchedulerCounters counters(rt);
   for (auto _ : state) {
     shared.latch.arm(kWorkTasks);
@@ -492,10 +503,10 @@ void spindle_plain(benchmark::State& state, int workers) {
 /// Runs a shape with every task under one TaskMonitor and reports, per iteration,
 /// the polls the monitor timed and their mean duration, so that a monitor that
 /// silently stopped measuring shows up in the output.
-template <void (*Body)(benchmark::State&, int, SpawnMonitored)>
+template <void (*Body)(benchmark::State&, int, SpawnMonitored), std::size_t Recorder = 0>
 void spindle_monitored(benchmark::State& state, int workers) {
   spindle::TaskMonitor monitor;
-  Body(state, workers, SpawnMonitored{&monitor});
+  Body(state, workers, SpawnMonitored{&monitor, Recorder});
   const spindle::TaskMetrics m = monitor.cumulative();
   const auto iterations = static_cast<double>(std::max<benchmark::IterationCount>(state.iterations(), 1));
   state.counters["monitored_polls"] = static_cast<double>(m.total_poll_count) / iterations;
@@ -520,27 +531,37 @@ struct Shape {
   BenchFn asio;
   BenchFn asio_queued;  // only where tasks spawn from inside the io_context
   BenchFn monitored;    // spindle with every task under one TaskMonitor
+  BenchFn recorded;     // the same on a runtime with a flight recorder (delay blame on)
 };
+
+/// Flight-recorder events per worker of spindle_monitored_recorded.
+constexpr std::size_t kRecorderEvents = 4096;
 
 const Shape kShapes[] = {
     {"spawn_many_local", kNumSpawn, &spindle_plain<&spindle_spawn_many_local<SpawnPlain>>,
      &asio_inline<&asio_spawn_many_local>, &asio_queued<&asio_spawn_many_local>,
-     &spindle_monitored<&spindle_spawn_many_local<SpawnMonitored>>},
+     &spindle_monitored<&spindle_spawn_many_local<SpawnMonitored>>,
+     &spindle_monitored<&spindle_spawn_many_local<SpawnMonitored>, kRecorderEvents>},
     {"spawn_many_remote", kNumSpawn, &spindle_plain<&spindle_spawn_many_remote<SpawnPlain>>,
      &asio_inline<&asio_spawn_many_remote>, nullptr,
-     &spindle_monitored<&spindle_spawn_many_remote<SpawnMonitored>>},
+     &spindle_monitored<&spindle_spawn_many_remote<SpawnMonitored>>,
+     &spindle_monitored<&spindle_spawn_many_remote<SpawnMonitored>, kRecorderEvents>},
     {"yield_many", std::int64_t{kYieldTasks} * kNumYield,
      &spindle_plain<&spindle_yield_many<SpawnPlain>>, &asio_inline<&asio_yield_many>, nullptr,
-     &spindle_monitored<&spindle_yield_many<SpawnMonitored>>},
+     &spindle_monitored<&spindle_yield_many<SpawnMonitored>>,
+     &spindle_monitored<&spindle_yield_many<SpawnMonitored>, kRecorderEvents>},
     {"ping_pong", kNumPings, &spindle_plain<&spindle_ping_pong<SpawnPlain>>,
      &asio_inline<&asio_ping_pong>, &asio_queued<&asio_ping_pong>,
-     &spindle_monitored<&spindle_ping_pong<SpawnMonitored>>},
+     &spindle_monitored<&spindle_ping_pong<SpawnMonitored>>,
+     &spindle_monitored<&spindle_ping_pong<SpawnMonitored>, kRecorderEvents>},
     {"chained_spawn", kChainDepth, &spindle_plain<&spindle_chained_spawn<SpawnPlain>>,
      &asio_inline<&asio_chained_spawn>, &asio_queued<&asio_chained_spawn>,
-     &spindle_monitored<&spindle_chained_spawn<SpawnMonitored>>},
+     &spindle_monitored<&spindle_chained_spawn<SpawnMonitored>>,
+     &spindle_monitored<&spindle_chained_spawn<SpawnMonitored>, kRecorderEvents>},
     {"parallel_work", kWorkTasks, &spindle_plain<&spindle_parallel_work<SpawnPlain>>,
      &asio_inline<&asio_parallel_work>, &asio_queued<&asio_parallel_work>,
-     &spindle_monitored<&spindle_parallel_work<SpawnMonitored>>},
+     &spindle_monitored<&spindle_parallel_work<SpawnMonitored>>,
+     &spindle_monitored<&spindle_parallel_work<SpawnMonitored>, kRecorderEvents>},
 };
 
 /// Parses "1,2,4" into worker counts; throws std::invalid_argument.
@@ -595,6 +616,8 @@ void register_all(const Options& options) {
       register_one(s.name, "asio", n, s.asio, s.tasks_per_iteration, options);
       register_one(s.name, "asio_queued", n, s.asio_queued, s.tasks_per_iteration, options);
       register_one(s.name, "spindle_monitored", n, s.monitored, s.tasks_per_iteration, options);
+      register_one(s.name, "spindle_monitored_recorded", n, s.recorded, s.tasks_per_iteration,
+                   options);
 
     }
   }

@@ -3,7 +3,8 @@
 # (bench/tokio, Debian's tokio built offline) and spindle-bench run the shapes
 # of BENCH_SHAPES.md side by side, interleaved shape by shape, for ROUNDS
 # rounds, and a table per shape gives tokio, spindle and spindle_monitored
-# times and the ratios spindle / tokio and monitored / spindle, each as the
+# times and the ratios spindle / tokio, monitored / spindle and
+# monitored_recorded / spindle (a flight recorder on too: delay blame), each as the
 # median over the rounds with its spread (min–max over the rounds).
 #
 #   bench/scripts/tokio_vs_spindle.sh [path/to/spindle-bench]
@@ -91,7 +92,7 @@ run_spindle() {  # round shape
   tmp=$(mktemp /tmp/tokio-vs-spindle-run.XXXXXX)
   echo "## round $1: spindle $2" >>"$out"
   env SPINDLE_BENCH_WORKERS="$workers" "$bin" \
-    --benchmark_filter="^$2/spindle(_monitored)?/workers:$workers(/|\$)" \
+    --benchmark_filter="^$2/spindle(_monitored(_recorded)?)?/workers:$workers(/|\$)" \
     --benchmark_repetitions="$reps" --benchmark_report_aggregates_only=true \
     --benchmark_min_time="$min_time" --benchmark_color=false >"$tmp" 2>&1 || {
     cat "$tmp" >>"$out"; rm -f "$tmp"
@@ -152,13 +153,14 @@ awk -v shapes="$shapes" -v rounds="$rounds" '
     return n == 1 ? num(m) : sprintf("%s (%s–%s)", num(m), num(v[1]), num(v[n]))
   }
   END {
-    print "| shape | tokio ms | spindle ms | spindle_monitored ms | spindle / tokio | monitored / spindle |"
-    print "| --- | ---: | ---: | ---: | ---: | ---: |"
+    print "| shape | tokio ms | spindle ms | spindle_monitored ms | spindle / tokio | monitored / spindle | monitored_recorded / spindle |"
+    print "| --- | ---: | ---: | ---: | ---: | ---: | ---: |"
     ns = split(shapes, s, ",")
     for (i = 1; i <= ns; i++)
-      printf "| %s | %s | %s | %s | %s | %s |\n", s[i], cell(s[i], "tokio"), cell(s[i], "spindle"),
+      printf "| %s | %s | %s | %s | %s | %s | %s |\n", s[i], cell(s[i], "tokio"), cell(s[i], "spindle"),
         cell(s[i], "spindle_monitored"), cell(s[i], "spindle", "tokio", 1),
-        cell(s[i], "spindle_monitored", "spindle", 1)
+        cell(s[i], "spindle_monitored", "spindle", 1),
+        cell(s[i], "spindle_monitored_recorded", "spindle", 1)
     if (rounds > 1) print "\ncells: median over the rounds (min–max over the rounds); ratios are taken within each round"
   }' "$results"
 echo
