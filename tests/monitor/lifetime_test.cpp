@@ -10,6 +10,8 @@
 #include <optional>
 #include <spindle/monitor.hpp>
 #include <spindle/runtime.hpp>
+#include <spindle/runtime/detail/groups.hpp>
+#include <utility>
 #include <vector>
 
 #include "monitor/monitor_support.hpp"
@@ -31,6 +33,7 @@ using spindle::sync::Sender;
 using spindle::test::ClockedRuntime;
 using spindle::test::Counted;
 using spindle::test::LifetimeCounts;
+using spindle::test::eventually;
 using spindle::test::recv;
 using spindle::test::value;
 using namespace std::chrono_literals;
@@ -134,6 +137,61 @@ TEST(MonitorLifetime, PerTaskFiguresOutliveTheRuntimeAndTheMonitor) {
   EXPECT_EQ(m->polls, 1U);
   EXPECT_EQ(m->busy, 70us);
   EXPECT_EQ(m->longest_poll, 70us);
+}
+
+// Instruments one child per receiver from a worker (each waits on its
+// receiver) and returns their handles: probes made on a worker, which a
+// reference-count scheme with per-worker batches (tried, see bench/README)
+// would have to get right.
+Task<std::vector<JoinHandle<int>>> instrument_on_worker(TaskMonitor mon,
+                                                         std::vector<Receiver<int>> rxs) {
+  std::vector<JoinHandle<int>> hs;
+  for (auto& rx : rxs) hs.push_back(spindle::spawn(mon.instrument(recv(std::move(rx)))));
+  co_return hs;
+}
+
+TEST(MonitorLifetime, ProbesMadeOnAWorkerKeepTheStateAliveUntilTheLastOneGoesAndNoLonger) {
+  constexpr int kChildren = 100;
+  auto rt = Runtime::Builder().worker_threads(2).build();
+  std::optional<TaskMonitor> mon(TaskMonitor::Builder().name("worker-probes").build());
+  const std::uint64_t id = mon->id();
+  std::vector<Sender<int>> txs;
+  std::vector<Receiver<int>> rxs;
+  for (int i = 0; i < kChildren; ++i) {
+    auto [tx, rx] = oneshot<int>();
+    txs.push_back(std::move(tx));
+    rxs.push_back(std::move(rx));
+  }
+  std::vector<JoinHandle<int>> hs = rt.block_on(instrument_on_worker(*mon, std::move(rxs)));
+  mon.reset();  // the last TaskMonitor, while its probes live
+  EXPECT_EQ(spindle::detail::group_name(id), "worker-probes") << "freed under live probes";
+  for (int i = 0; i < kChildren; ++i) txs[static_cast<std::size_t>(i)].send(i);
+  for (int i = 0; i < kChildren; ++i) EXPECT_EQ(hs[static_cast<std::size_t>(i)].join(), i);
+  EXPECT_EQ(spindle::detail::group_name(id), "worker-probes") << "the handles hold the records";
+  hs.clear();  // the last probes go: the state with them
+  EXPECT_TRUE(eventually([&] { return spindle::detail::group_name(id).empty(); }))
+      << "the state outlived its last probe";
+}
+
+TEST(MonitorLifetime, AMonitorWhoseWorkerMadeProbesAreAllGoneIsFreedWithItsLastCopy) {
+  auto rt = Runtime::Builder().worker_threads(2).build();
+  std::optional<TaskMonitor> mon(TaskMonitor::Builder().name("probes-gone").build());
+  const std::uint64_t id = mon->id();
+  std::vector<Sender<int>> txs;
+  std::vector<Receiver<int>> rxs;
+  for (int i = 0; i < 3; ++i) {
+    auto [tx, rx] = oneshot<int>();
+    tx.send(i);
+    rxs.push_back(std::move(rx));
+  }
+  {
+    std::vector<JoinHandle<int>> hs = rt.block_on(instrument_on_worker(*mon, std::move(rxs)));
+    for (int i = 0; i < 3; ++i) EXPECT_EQ(hs[static_cast<std::size_t>(i)].join(), i);
+  }  // every probe is gone; only the TaskMonitor holds the state
+  ASSERT_EQ(spindle::detail::group_name(id), "probes-gone");
+  mon.reset();
+  EXPECT_TRUE(eventually([&] { return spindle::detail::group_name(id).empty(); }))
+      << "the last TaskMonitor did not free the state";
 }
 
 TEST(MonitorLifetime, SpawningAnInstrumentedTaskWithoutARuntimeReleasesItsRecord) {
