@@ -189,7 +189,6 @@ class Core {
   const Config config_;                             // settings, fixed at build
   std::atomic<std::int64_t> refs_{1};               // Runtime + Handles + cells
   std::atomic<bool> shutdown_{false};               // shutdown has begun
-  std::atomic<std::uint32_t> io_users_{0};          // inside an IoGate (see shutdown.cpp)
   std::vector<std::unique_ptr<Worker>> workers_;    // fixed after construction
   InjectionQueue inject_;                           // remote spawns/wakes, overflow
   Idle idle_;                                       // sleeping / searching workers
@@ -205,6 +204,10 @@ class Core {
   Mutex exit_mu_;                                   // guards exited_
   std::condition_variable_any exit_cv_;             // signalled as worker threads exit
   std::size_t exited_ SPINDLE_GUARDED_BY(exit_mu_) = 0;  // worker threads that have exited
+  // Threads inside an IoGate (see shutdown.cpp). Its own cache line: every
+  // wake-up of a parked worker writes it twice, and shutdown_, refs_ and
+  // config_, which the workers read on every loop, must not share that line.
+  alignas(64) std::atomic<std::uint32_t> io_users_{0};
 };
 
 /// Allocates a process-unique task id without touching a shared cache line
