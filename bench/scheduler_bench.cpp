@@ -131,7 +131,7 @@ struct SpawnPlain {
 /// instrumentation costs.
 struct SpawnMonitored {
   const spindle::TaskMonitor* monitor;
-  std::size_t recorder = 0;  // spindle_monitored_recorded: 4,096, as Builder's docs suggest
+  std::size_t recorder = 0;  // as SpawnPlain's; spindle_monitored_recorded: kRecorderEvents
   template <class T>
   spindle::HookedTask<T> wrap(spindle::Task<T> task) const {
     return monitor->instrument(std::move(task));
@@ -534,7 +534,8 @@ struct Shape {
   BenchFn recorded;     // the same on a runtime with a flight recorder (delay blame on)
 };
 
-/// Flight-recorder events per worker of spindle_monitored_recorded.
+/// Flight-recorder events per worker of spindle_monitored_recorded (the
+/// demo's recorder is 8,192; 4,096 is 128 KiB per worker).
 constexpr std::size_t kRecorderEvents = 4096;
 
 const Shape kShapes[] = {

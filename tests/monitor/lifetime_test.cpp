@@ -177,7 +177,6 @@ TEST(MonitorLifetime, AMonitorWhoseWorkerMadeProbesAreAllGoneIsFreedWithItsLastC
   auto rt = Runtime::Builder().worker_threads(2).build();
   std::optional<TaskMonitor> mon(TaskMonitor::Builder().name("probes-gone").build());
   const std::uint64_t id = mon->id();
-  std::vector<Sender<int>> txs;
   std::vector<Receiver<int>> rxs;
   for (int i = 0; i < 3; ++i) {
     auto [tx, rx] = oneshot<int>();
