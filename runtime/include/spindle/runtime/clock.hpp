@@ -11,11 +11,13 @@
 // steady_clock readings until then); elsewhere, or with the environment
 // variable SPINDLE_CLOCK=steady, it is steady_clock. Its readings are on
 // steady_clock's timeline, so they can be compared with steady_clock
-// readings to within the calibration error (a few parts per million).
+// readings to within the calibration error (the TSC line starts 1 µs ahead
+// of steady_clock and drifts from it by a few parts per million).
 //
-// Thread safety: callable from any thread; readings are monotonic per thread
-// and comparable across threads (the TSC is synchronized across cores on
-// the processors that advertise it as invariant).
+// Thread safety: callable from any thread; readings are monotonic per thread,
+// across the switch from steady_clock to the TSC too, and comparable across
+// threads (the TSC is synchronized across cores on the processors that
+// advertise it as invariant).
 #pragma once
 
 #include "spindle/runtime/hooks.hpp"
