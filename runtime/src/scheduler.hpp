@@ -85,6 +85,9 @@ class Core {
   void spawn_blocking(CellBase* cell, SourceLocation loc);
   /// Queues a runnable task (the caller transfers one scheduler reference).
   void schedule(CellBase* task, bool is_yield) noexcept;
+  /// schedule(task, false) for a woken task; on a worker inside its I/O
+  /// check, the worker polls it right away (Worker::schedule_woken).
+  void schedule_woken(CellBase* task) noexcept;
   /// Queues from outside the workers (the injection queue).
   void schedule_remote(CellBase* task) noexcept;
   /// The root frame is done: store the output and complete.

@@ -36,7 +36,7 @@ inline void submit(CellBase* cell) noexcept {
     cell->wake_kind_ = WakeKind::kFromIdle;
     cell->wake_self_ = false;  // an idle task cannot be inside its own poll
   }
-  core->schedule(cell, false);
+  core->schedule_woken(cell);
 }
 
 void task_waker_clone(void* p) noexcept { static_cast<CellBase*>(p)->ref_inc(); }
@@ -117,6 +117,13 @@ void throw_io_after_shutdown() {
   throw RuntimeShutdown(
       "spindle: an I/O operation was started on an object whose runtime has shut down (its "
       "io_context runs no more handlers, so the operation could never complete)");
+}
+
+void wake_ending_handler(Waker&& w) noexcept {
+  ThreadContext& ctx = tls_context;
+  const bool outer = std::exchange(ctx.waking_from_handler, true);
+  std::move(w).wake();
+  ctx.waking_from_handler = outer;
 }
 
 void set_cancel_hook(CancelHook hook) noexcept {

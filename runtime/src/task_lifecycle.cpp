@@ -107,6 +107,14 @@ void Core::schedule(CellBase* task, bool is_yield) noexcept {
   }
 }
 
+void Core::schedule_woken(CellBase* task) noexcept {
+  if (Worker* w = current_worker()) {
+    w->schedule_woken(task);
+  } else {
+    schedule_remote(task);
+  }
+}
+
 void Core::schedule_remote(CellBase* task) noexcept {
   remote_schedules_.fetch_add(1, std::memory_order_relaxed);
   if (!inject_.push(task)) {

@@ -12,7 +12,10 @@
 //      batch from the injection queue (len / N + 1 tasks, at most half a
 //      local queue). Poll it, then up to kMaxLifoPolls tasks from the LIFO slot.
 //   3. Nothing local: poll the io_context once and requeue the tasks that
-//      yielded meanwhile; if that gave nothing either, become a *searcher*
+//      yielded meanwhile. (In this poll, and in step 1's, a task that a
+//      completion handler wakes is polled at once inside the handler, as
+//      plain Asio resumes a coroutine there, instead of being queued; see
+//      schedule_woken().) If that gave nothing either, become a *searcher*
 //      (at most half of the workers search at once) and try to steal half
 //      of a random victim's queue, visiting every other worker, then the
 //      injection queue.
@@ -455,6 +458,35 @@ WorkerPollState Worker::poll_state() const noexcept {
   }
 }
 
+void Worker::schedule_woken(CellBase* task) noexcept {
+  // Polled right here when a use_task completion handler woke the task as
+  // its last act (wake_ending_handler), inside this worker's I/O check of
+  // its own io_context (poll_io), between two polls: as plain Asio resumes
+  // a coroutine inside its handler. Queueing it would cost a push and a
+  // pop and, with the LIFO slot taken, a wake-up of another worker, which
+  // then steals the task away from the io_context its socket is on.
+  // Everything else is queued: a wake inside a task's poll; a wake from a
+  // plain Asio handler (one that sends on a channel may go on to use what
+  // the woken task changes, or hold a lock the task takes); a handler run
+  // in park() (the worker counts as parked there) or while this worker
+  // drives another worker's io_context.
+  const ThreadContext& ctx = tls_context;
+  if (in_io_check_ && ctx.waking_from_handler && ctx.current == nullptr && !core_.is_shutdown()) {
+    unparked_without_work_ = false;
+    if (searching_) {
+      searching_ = false;
+      if (core_.idle().transition_worker_from_searching()) core_.notify_parked();
+    }
+    in_io_check_ = false;     // a wake during this poll queues (it is inside a poll anyway)
+    boundary_valid_ = false;  // the I/O check so far is nobody's poll
+    poll(task);
+    boundary_valid_ = false;  // nor is the rest of it
+    in_io_check_ = true;
+    return;
+  }
+  schedule_local(task, false);
+}
+
 void Worker::schedule_local(CellBase* task, bool is_yield) noexcept {
   stats_.local_schedules.add();
   bool should_notify = true;
@@ -581,7 +613,18 @@ void Worker::maintenance() {
 }
 
 void Worker::poll_io() {
-  const std::size_t handlers = host_->io().poll();
+  std::size_t handlers = 0;
+  {
+    // Wakes from its handlers poll their tasks at once (schedule_woken()).
+    struct CheckScope {
+      bool& flag;
+      explicit CheckScope(bool& f) noexcept : flag(f) { flag = true; }
+      ~CheckScope() { flag = false; }
+      CheckScope(const CheckScope&) = delete;
+      CheckScope& operator=(const CheckScope&) = delete;
+    } scope(in_io_check_);
+    handlers = host_->io().poll();
+  }
   // Even an I/O check that ran nothing took time (the reactor's epoll_wait):
   // the next poll reads the clock instead of starting at the last one's end.
   boundary_valid_ = false;

@@ -81,6 +81,10 @@ class Worker {
 
   /// Queues a task woken or spawned on this worker's own thread.
   void schedule_local(CellBase* task, bool is_yield) noexcept;
+  /// A task woken on this worker's own thread: polled at once when the wake
+  /// comes from a completion handler of this worker's own I/O check (see
+  /// poll_io()), queued as schedule_local(task, false) otherwise.
+  void schedule_woken(CellBase* task) noexcept;
   /// Wakes the worker from park() (posts a no-op to its io_context).
   void unpark();
   /// Shutdown: makes park() and every later run_one/poll return at once.
@@ -178,6 +182,7 @@ class Worker {
       work_;                               // keeps run_one blocking
   bool searching_ = false;                 // counted in Idle's num_searching
   bool in_park_ = false;                   // inside park(): local schedules do not notify
+  bool in_io_check_ = false;               // inside poll_io()'s poll of its own io_context
   std::vector<std::uint64_t> seen_polls_;  // other workers' poll_seq at our last stuck check
   std::size_t wake_posts_run_ = 0;         // our wake-up posts run since count_io()
   bool unparked_without_work_ = false;     // woke and has not run a task since (noop)

@@ -14,9 +14,11 @@
 #include <atomic>
 #include <chrono>
 #include <cstddef>
+#include <cstdint>
 #include <memory>
 #include <set>
 #include <spindle/runtime.hpp>
+#include <spindle/sync/oneshot.hpp>
 #include <string>
 #include <thread>
 #include <tuple>
@@ -329,5 +331,81 @@ TEST_P(UseTask, RuntimeShutdownWithAPendingReadDestroysTheTask) {
 
 INSTANTIATE_TEST_SUITE_P(Flavors, UseTask, spindle::iotest::kBothFlavors,
                          spindle::iotest::flavor_name);
+
+// ---- where an I/O completion resumes the task ------------------------------------------------
+//
+// On a current_thread runtime kept out of park() by a task that yields in a
+// loop, every completion handler runs in the worker's I/O check between two
+// polls. A use_task handler's wake there is polled at once, inside the
+// handler (as plain Asio resumes a coroutine in its handler), so it is not
+// a local schedule; a plain Asio handler's wake is queued as any other.
+
+Task<void> spin_until(const bool* done) {
+  while (!*done) co_await spindle::yield_now();
+}
+
+Task<int> read_bytes_one_by_one(tcp::socket* socket, int n) {
+  int got = 0;
+  char c = 0;
+  for (int i = 0; i < n; ++i) {
+    co_await asio::async_read(*socket, asio::buffer(&c, 1), use_task);
+    if (c == static_cast<char>('a' + i % 26)) ++got;
+  }
+  co_return got;
+}
+
+TEST(UseTaskResume, ACompletionInTheWorkersIoCheckResumesTheTaskThereWithoutQueueingIt) {
+  constexpr int kBytes = 200;
+  auto rt = spindle::Runtime::Builder().current_thread().build();
+  const auto local_schedules = [&rt] { return rt.handle().counters().workers[0].local_schedules; };
+  std::uint64_t during = 0;
+  const int got = rt.block_on([&]() -> Task<int> {
+    auto [client, server] = co_await connected_pair();
+    bool done = false;
+    JoinHandle<void> spinner = spindle::spawn(spin_until(&done));
+    JoinHandle<int> reader = spindle::spawn(read_bytes_one_by_one(&server, kBytes));
+    std::string bytes;
+    for (int i = 0; i < kBytes; ++i) bytes.push_back(static_cast<char>('a' + i % 26));
+    const std::uint64_t before = local_schedules();
+    co_await asio::async_write(client, asio::buffer(bytes), use_task);
+    const int n = co_await reader;
+    during = local_schedules() - before;
+    done = true;
+    co_await spinner;
+    co_return n;
+  }());
+  EXPECT_EQ(got, kBytes);
+  // Queued, the reader's kBytes wakes would be kBytes local schedules; what
+  // is left is the root's own wakes (the write, the join) and the like.
+  EXPECT_LT(during, static_cast<std::uint64_t>(kBytes / 10)) << "I/O wakes were queued";
+}
+
+TEST(UseTaskResume, APlainAsioHandlersWakeIsQueuedNotPolledInsideTheHandler) {
+  auto rt = spindle::Runtime::Builder().current_thread().build();
+  int received_before_the_handler_returned = -1;
+  const int v = rt.block_on([&]() -> Task<int> {
+    bool done = false;
+    JoinHandle<void> spinner = spindle::spawn(spin_until(&done));
+    auto [tx, rx] = spindle::sync::oneshot<int>();
+    bool received = false;
+    JoinHandle<int> receiver = spindle::spawn([](spindle::sync::Receiver<int> r,
+                                                 bool* flag) -> Task<int> {
+      const int value = co_await std::move(r);
+      *flag = true;
+      co_return value;
+    }(std::move(rx), &received));
+    asio::post(spindle::this_executor(), [&received, &received_before_the_handler_returned,
+                                          tx = std::move(tx)]() mutable {
+      tx.send(7);
+      received_before_the_handler_returned = received ? 1 : 0;
+    });
+    const int value = co_await receiver;
+    done = true;
+    co_await spinner;
+    co_return value;
+  }());
+  EXPECT_EQ(v, 7);
+  EXPECT_EQ(received_before_the_handler_returned, 0);
+}
 
 }  // namespace

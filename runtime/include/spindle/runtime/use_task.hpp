@@ -120,6 +120,13 @@ namespace detail {
 /// wait on (call right after current_waker(), from the same awaiter).
 void set_cancel_hook(CancelHook hook) noexcept;
 
+/// Wakes `w` as the last thing a completion handler does: nothing of the
+/// handler or its operation is touched after the wake. A task woken so on
+/// the worker whose I/O check is running the handler is polled at once,
+/// inside the handler (as plain Asio resumes a coroutine there); any other
+/// wake is queued as usual.
+void wake_ending_handler(Waker&& w) noexcept;
+
 /// State shared by a pending operation's handler and its awaiter; freed by
 /// whichever of the two lets go last.
 template <class... Args>
@@ -253,7 +260,7 @@ class IoHandler<false, Args...> {
     Waker w = std::move(s->waker);
     s->complete_and_release();  // s may be gone from here on
     // The wake publishes the results (the task's state transition is acq_rel).
-    std::move(w).wake();
+    wake_ending_handler(std::move(w));
   }
 
  private:

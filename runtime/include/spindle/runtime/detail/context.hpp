@@ -57,6 +57,7 @@ struct ThreadContext {
   std::uint32_t budget = UINT32_MAX;  // cooperative budget left in this poll (unlimited outside)
   WaitSlot* slot = nullptr;  // where awaiters of the running coroutine register (see WaitSlot)
   std::uint32_t worker_slot = kNoWorkerSlot;  // worker's process-wide slot (see worker_slot())
+  bool waking_from_handler = false;           // inside wake_ending_handler (use_task.hpp)
 };
 
 // Constant-initialized and trivially destructible: access is a plain TLS load.
