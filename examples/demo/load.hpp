@@ -17,7 +17,8 @@
 // phases, except for the lock routes, whose connections fire together so that their
 // requests contend for the lock, and blocking-sleep and big-loop, whose pairs of
 // connections fire together so that both workers are stuck at once now and then. Responses are
-// parsed with http-parser. A failed connection is counted and re-opened after 200 ms. Besides the
+// parsed with http-parser. A failed connection is counted and re-opened after 200 ms, at the next tick
+// (a client connects at the tick of its first request, never earlier). Besides the
 // steady load, one client sends /blocking-sleep?ms=150 and /big-loop?ms=150 in turn every few
 // seconds, so that the stall detector has something to report, and a checker runs the protocol
 // self-checks once at start. The default plan is about 135 requests/s; the causes
