@@ -275,7 +275,7 @@ CellBase* Worker::steal_work() {
   return core_.inject().pop();
 }
 
-void Worker::run_task(CellBase* task) {
+void Worker::found_work() noexcept {
   unparked_without_work_ = false;
   if (searching_) {
     searching_ = false;
@@ -285,6 +285,10 @@ void Worker::run_task(CellBase* task) {
       boundary_valid_ = false;  // the wake-up post is nobody's poll
     }
   }
+}
+
+void Worker::run_task(CellBase* task) {
+  found_work();
   poll(task);
   for (int i = 0; i < kMaxLifoPolls; ++i) {
     if (lifo_ == nullptr || core_.is_shutdown()) return;  // at shutdown the drain takes it
@@ -472,11 +476,7 @@ void Worker::schedule_woken(CellBase* task) noexcept {
   // drives another worker's io_context.
   const ThreadContext& ctx = tls_context;
   if (in_io_check_ && ctx.waking_from_handler && ctx.current == nullptr && !core_.is_shutdown()) {
-    unparked_without_work_ = false;
-    if (searching_) {
-      searching_ = false;
-      if (core_.idle().transition_worker_from_searching()) core_.notify_parked();
-    }
+    found_work();
     in_io_check_ = false;     // a wake during this poll queues (it is inside a poll anyway)
     boundary_valid_ = false;  // the I/O check so far is nobody's poll
     poll(task);

@@ -145,6 +145,9 @@ class Worker {
   CellBase* next_task();
   CellBase* steal_work();
   void run_task(CellBase* task);
+  /// About to poll a task: no longer a no-op wake-up, nor searching (the
+  /// last searcher wakes another).
+  void found_work() noexcept;
   void poll(CellBase* task) noexcept;
   /// An aborted task we hold RUNNING: cancel the operation it waits on and
   /// destroy its frame once nothing is in flight (see abort() in worker.cpp).
