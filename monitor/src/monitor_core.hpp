@@ -291,7 +291,7 @@ struct IntervalReader {
 
 /// A TaskMonitor's shared state. Reference-counted by TaskMonitor copies,
 /// interval iterators and task probes.
-class MonitorCore {
+class MonitorCore final : public HooksRecipe {
  public:
   MonitorCore(std::string name, std::chrono::nanoseconds slow_poll,
               std::chrono::nanoseconds long_delay, std::chrono::nanoseconds stall,
@@ -308,6 +308,14 @@ class MonitorCore {
 
   [[nodiscard]] Instant now() const { return clock_ ? clock_() : clock_now(); }
   [[nodiscard]] TaskMetrics cumulative() const;
+
+  /// Reserves one task's record (counts the instrumentation, takes a
+  /// reference that the record, or forget_hooks, gives back).
+  PendingHooks reserve_probe();
+  // HooksRecipe: the record (a TaskProbe) is built inside the task's cell.
+  [[nodiscard]] std::size_t hooks_size() const noexcept override;
+  TaskHooks* build_hooks(void* where, Instant reserved_at, bool free_on_release) noexcept override;
+  void forget_hooks(Instant reserved_at) noexcept override;
 
   /// A new iterator's reader (freed by close_reader).
   IntervalReader* open_reader();
@@ -346,13 +354,13 @@ std::string monitor_name_by_id(std::uint64_t id);
 /// The record attached to one instrumented task.
 class TaskProbe final : public TaskHooks {
  public:
-  TaskProbe(MonitorCore* core, Instant instrumented_at) noexcept;
+  /// Adopts a reference on `core`. With `owns_block` the probe lives alone
+  /// in a task_alloc block that on_release frees; otherwise it lives inside
+  /// its task's cell (MonitorCore::build_hooks) and only destroys itself.
+  TaskProbe(MonitorCore* core, Instant instrumented_at, bool owns_block) noexcept;
   ~TaskProbe() override;
-
-  // Probes are made on the spawning thread and released wherever the task ends:
-  // spindle's per-thread heaps take such cross-thread frees without a lock.
-  static void* operator new(std::size_t size) { return task_alloc(size); }
-  static void operator delete(void* p, std::size_t size) noexcept { task_free(p, size); }
+  TaskProbe(const TaskProbe&) = delete;
+  TaskProbe& operator=(const TaskProbe&) = delete;
 
   void on_spawn(const TaskInfo& info, Instant now) noexcept override;
   void on_poll_start(const PollStart& poll) noexcept override;
@@ -386,6 +394,7 @@ class TaskProbe final : public TaskHooks {
   Instant last_poll_end_{};           // end of the last poll (start of idle)
   MonitorSlot* poll_slot_ = nullptr;  // the slot of the worker running the current poll
   bool dropped_ = false;              // on_drop ran
+  const bool owns_block_;             // on_release frees the probe's own block
   // Per-task figures (read by task_metrics() from any thread).
   std::atomic<TaskId> id_{0};
   SourceLocation location_;           // set at on_spawn, read after (ordered by the spawn)

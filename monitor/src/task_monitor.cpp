@@ -249,10 +249,39 @@ TaskMetrics MonitorCore::cumulative() const {
 
 // ---- TaskProbe -------------------------------------------------------------------
 
+PendingHooks MonitorCore::reserve_probe() {
+  const Instant at = now();  // an injected clock may throw: nothing is counted then
+  ref();
+  slots_.count_instrumented();
+  return PendingHooks{this, at};
+}
+
+std::size_t MonitorCore::hooks_size() const noexcept { return sizeof(TaskProbe); }
+
+TaskHooks* MonitorCore::build_hooks(void* where, Instant reserved_at,
+                                    bool free_on_release) noexcept {
+  static_assert(alignof(TaskProbe) <= alignof(std::max_align_t));
+  return ::new (where) TaskProbe(this, reserved_at, free_on_release);  // adopts the reference
+}
+
+void MonitorCore::forget_hooks(Instant) noexcept {
+  // Instrumented, never spawned: it still leaves the live count.
+  slots_.count_dropped();
+  unref();  // last: may delete this
+}
+
+PendingHooks reserve_task_probe(MonitorCore* core) { return core->reserve_probe(); }
+
 TaskHooks* new_task_probe(MonitorCore* core) {
-  auto* probe = new TaskProbe(core, core->now());
-  core->slots_.count_instrumented();
-  return probe;
+  const PendingHooks p = core->reserve_probe();
+  void* where = nullptr;
+  try {
+    where = task_alloc(sizeof(TaskProbe));
+  } catch (...) {
+    core->forget_hooks(p.reserved_at);
+    throw;
+  }
+  return core->build_hooks(where, p.reserved_at, /*free_on_release=*/true);
 }
 
 namespace {
@@ -320,10 +349,8 @@ std::optional<PerTaskMetrics> probe_metrics(const TaskHooks* hooks) {
   return probe->metrics();
 }
 
-TaskProbe::TaskProbe(MonitorCore* core, Instant instrumented_at) noexcept
-    : core_(core), instrumented_at_(instrumented_at) {
-  core_->ref();
-}
+TaskProbe::TaskProbe(MonitorCore* core, Instant instrumented_at, bool owns_block) noexcept
+    : core_(core), instrumented_at_(instrumented_at), owns_block_(owns_block) {}
 
 TaskProbe::~TaskProbe() { core_->unref(); }
 
@@ -425,7 +452,9 @@ void TaskProbe::on_release() noexcept {
     core_->slots_.count_dropped();
     finished_.store(2, std::memory_order_release);
   }
-  delete this;
+  const bool owns_block = owns_block_;
+  this->~TaskProbe();  // gives back the monitor reference
+  if (owns_block) task_free(this, sizeof(TaskProbe));
 }
 
 PerTaskMetrics TaskProbe::metrics() const {

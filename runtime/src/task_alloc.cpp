@@ -106,6 +106,10 @@ Heap* g_abandoned = nullptr;   // guarded by g_abandoned_mutex
 thread_local Heap* tls_heap = nullptr;
 /// Set once the thread's exit hook ran: blocks allocated later bypass the heaps.
 thread_local bool tls_exited = false;
+/// task_alloc and task_free calls made by this thread (task_alloc_calls()):
+/// one increment each, so that tests can count a task's blocks.
+thread_local constinit std::uint64_t tls_alloc_calls = 0;
+thread_local constinit std::uint64_t tls_free_calls = 0;
 
 void* header_to_payload(Header* h) noexcept { return reinterpret_cast<char*>(h) + kHeaderSize; }
 Header* payload_to_header(void* p) noexcept {
@@ -221,6 +225,7 @@ void* new_block(Heap* owner, std::size_t payload) {
 }  // namespace
 
 void* task_alloc(std::size_t size) {
+  ++tls_alloc_calls;
   if (size == 0) size = 1;
   if (!kHeapsEnabled || size > kMaxPayload) return ::operator new(size);
   const std::size_t k = class_of(size);
@@ -246,6 +251,7 @@ void* task_alloc(std::size_t size) {
 
 void task_free(void* p, std::size_t size) noexcept {
   if (p == nullptr) return;
+  ++tls_free_calls;
   if (size == 0) size = 1;
   if (!kHeapsEnabled || size > kMaxPayload) {
     ::operator delete(p);
@@ -276,6 +282,8 @@ void task_free(void* p, std::size_t size) noexcept {
   } while (
       !head.compare_exchange_weak(top, b, std::memory_order_release, std::memory_order_relaxed));
 }
+
+TaskAllocCalls task_alloc_calls() noexcept { return {tls_alloc_calls, tls_free_calls}; }
 
 void task_alloc_trim() noexcept {
   if (!kHeapsEnabled) return;

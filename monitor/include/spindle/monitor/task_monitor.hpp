@@ -61,7 +61,11 @@ namespace spindle {
 namespace detail {
 class MonitorCore;
 struct IntervalReader;
-/// A new per-task record for `core` (counts the instrumentation).
+/// Reserves a per-task record for `core` (counts the instrumentation); the
+/// spawn builds it inside the task's cell (HooksRecipe).
+PendingHooks reserve_task_probe(MonitorCore* core);
+/// A new per-task record for `core` in a block of its own (counts the
+/// instrumentation).
 TaskHooks* new_task_probe(MonitorCore* core);
 /// The figures of a record made by new_task_probe (the first of several
 /// monitors, see add_probe), or nullopt for other hooks.
@@ -90,10 +94,12 @@ class TaskMonitor {
   /// measure it inline, without a spawn: `co_await mon.instrument(call())`
   /// (see HookedTask::operator co_await; its polls are part of the
   /// caller's, its scheduled and idle time the caller's). Precondition:
-  /// task.valid().
+  /// task.valid(). The task's record is only reserved here: spawning builds
+  /// it inside the task's cell, so that an instrumented task allocates no
+  /// more than a plain one.
   template <class T>
   HookedTask<T> instrument(Task<T> task) const {
-    return HookedTask<T>(std::move(task), detail::new_task_probe(core_));
+    return HookedTask<T>(std::move(task), detail::reserve_task_probe(core_));
   }
   /// Attaches this monitor to `f()`, keeping the callable `f` (a coroutine
   /// lambda and its captures) alive inside the task for as long as it runs
@@ -104,8 +110,11 @@ class TaskMonitor {
   /// first (innermost) monitor in stall reports, traces and delay blame.
   template <class T>
   HookedTask<T> instrument(HookedTask<T> task) const {
-    TaskHooks* probe = detail::new_task_probe(core_);  // may throw: `task` still owns its part
-    auto [inner, hooks] = task.release();
+    // Both records in blocks of their own (a fan-out calls both): build
+    // the inner one, then this one; a throw leaves `task` owning its part.
+    (void)task.hooks();
+    TaskHooks* probe = detail::new_task_probe(core_);
+    auto [inner, hooks] = task.release();  // built already: does not throw
     return HookedTask<T>(std::move(inner),
                          hooks != nullptr ? detail::add_probe(hooks, probe) : probe);
   }

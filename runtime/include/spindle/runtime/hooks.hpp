@@ -5,6 +5,7 @@
 //   spindle::TaskHooks    the interface a monitor implements to observe one root task
 //
 //   spindle::PollStart    what the runtime tells hooks when a poll starts
+//   spindle::HooksRecipe  builds hooks inside the task's own block (one allocation)
 //
 // The runtime knows nothing of monitors. A task spawned with hooks attached
 // (spindle::monitor's TaskMonitor::instrument does this) gets a TaskHooks
@@ -164,6 +165,40 @@ class TaskHooks {
   /// at spawn; the runtime publishes it with each poll so that a watchdog
   /// can name the group of a task that stalls a worker.
   [[nodiscard]] virtual std::uint64_t group_id() const noexcept { return 0; }
+};
+
+/// Builds a task's hooks inside the task's own allocation, so that an
+/// instrumented task costs one block (the runtime's cell with the record
+/// after it) instead of two. A TaskMonitor is one: TaskMonitor::instrument
+/// reserves a record (HookedTask holds the reservation) and spawn builds it
+/// in the cell. Each reservation ends in exactly one build_hooks or
+/// forget_hooks call, from any thread.
+class HooksRecipe {
+ public:
+  /// Bytes the hooks need; their alignment must not exceed
+  /// alignof(std::max_align_t). The same for every reservation.
+  [[nodiscard]] virtual std::size_t hooks_size() const noexcept = 0;
+  /// Constructs the hooks of one reservation in `where` (hooks_size()
+  /// bytes, aligned to std::max_align_t, alive until their on_release
+  /// returns). `reserved_at` is the reservation's time. With
+  /// `free_on_release` the hooks free `where` (a task_alloc block of
+  /// hooks_size() bytes) in on_release; otherwise they only destroy
+  /// themselves there and the runtime frees the block around them.
+  virtual TaskHooks* build_hooks(void* where, Instant reserved_at,
+                                 bool free_on_release) noexcept = 0;
+  /// The reservation is given up unbuilt (its task was dropped unspawned,
+  /// or the spawn failed before the hooks existed).
+  virtual void forget_hooks(Instant reserved_at) noexcept = 0;
+
+ protected:
+  ~HooksRecipe() = default;
+};
+
+/// A reservation of hooks that `recipe` builds later (see HooksRecipe);
+/// empty when `recipe` is null.
+struct PendingHooks {
+  HooksRecipe* recipe = nullptr;  ///< who builds or forgets them
+  Instant reserved_at{};          ///< when the reservation was made
 };
 
 }  // namespace spindle

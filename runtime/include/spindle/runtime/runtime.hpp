@@ -92,6 +92,27 @@ JoinHandle<T> spawn_on(Core* core, Task<T>&& task, TaskHooks* hooks, SourceLocat
   return JoinHandleAccess::make(cell);
 }
 
+/// Creates the cell of a new root task with its hooks built inside the
+/// cell's block (one allocation for both) and queues it on `core`.
+template <class T>
+JoinHandle<T> spawn_on(Core* core, Task<T>&& task, PendingHooks pending, SourceLocation loc) {
+  if (!task.valid()) {
+    pending.recipe->forget_hooks(pending.reserved_at);
+    throw UsageError("spindle: spawn of an empty (moved-from) Task");
+  }
+  TaskCell<T>* cell = nullptr;
+  try {
+    cell = TaskCell<T>::create(std::move(task), pending.recipe->hooks_size());
+  } catch (...) {
+    pending.recipe->forget_hooks(pending.reserved_at);  // the reservation ends exactly once
+    throw;
+  }
+  TaskHooks* hooks = pending.recipe->build_hooks(cell->trailing_storage(), pending.reserved_at,
+                                                 /*free_on_release=*/false);
+  spawn_cell(core, cell, hooks, loc);  // on failure: cell destroyed, RuntimeShutdown thrown
+  return JoinHandleAccess::make(cell);
+}
+
 template <class X>
 inline constexpr bool kIsTask = false;
 template <class T>
@@ -125,19 +146,47 @@ class [[nodiscard]] HookedTask {
  public:
   /// Takes ownership of `task`; `hooks` receives on_release() exactly once.
   HookedTask(Task<T> task, TaskHooks* hooks) noexcept : task_(std::move(task)), hooks_(hooks) {}
+  /// Takes ownership of `task` and of the reservation `pending`: spawning
+  /// builds the hooks inside the task's cell (one block for both); any
+  /// other use builds them on their own first; dropping the HookedTask
+  /// forgets them (HooksRecipe).
+  HookedTask(Task<T> task, PendingHooks pending) noexcept
+      : task_(std::move(task)), pending_(pending) {}
   HookedTask(HookedTask&& o) noexcept
-      : task_(std::move(o.task_)), hooks_(std::exchange(o.hooks_, nullptr)) {}
+      : task_(std::move(o.task_)),
+        hooks_(std::exchange(o.hooks_, nullptr)),
+        pending_(std::exchange(o.pending_, PendingHooks{})) {}
   HookedTask& operator=(HookedTask&&) = delete;
   HookedTask(const HookedTask&) = delete;
   ~HookedTask() {
     if (hooks_ != nullptr) hooks_->on_release();
+    if (pending_.recipe != nullptr) pending_.recipe->forget_hooks(pending_.reserved_at);
   }
-  /// The attached hooks (nullptr once spawned or moved from).
-  [[nodiscard]] TaskHooks* hooks() const noexcept { return hooks_; }
+  /// The attached hooks (nullptr once spawned or moved from). Builds
+  /// reserved hooks on their own block first (throws std::bad_alloc).
+  [[nodiscard]] TaskHooks* hooks() {
+    materialize();
+    return hooks_;
+  }
 
-  /// Gives up both parts (to spawn).
-  std::pair<Task<T>, TaskHooks*> release() noexcept {
+  /// Gives up both parts, building reserved hooks on their own block first
+  /// (throws std::bad_alloc; nothing is given up then).
+  std::pair<Task<T>, TaskHooks*> release() {
+    materialize();
     return {std::move(task_), std::exchange(hooks_, nullptr)};
+  }
+
+  /// The parts a spawn takes: the task and either built hooks or a
+  /// reservation (at most one of the two is set).
+  struct Parts {
+    Task<T> task;
+    TaskHooks* hooks;
+    PendingHooks pending;
+  };
+  /// Gives up every part (to spawn): no allocation, no throw.
+  Parts release_parts() noexcept {
+    return Parts{std::move(task_), std::exchange(hooks_, nullptr),
+                 std::exchange(pending_, PendingHooks{})};
   }
 
   /// `co_await mon.instrument(task)`: runs the task inline, inside the
@@ -155,9 +204,29 @@ class [[nodiscard]] HookedTask {
   void operator co_await() & = delete;
 
  private:
+  /// Builds reserved hooks in a block of their own.
+  void materialize() {
+    if (pending_.recipe == nullptr) return;
+    void* where = detail::task_alloc(pending_.recipe->hooks_size());  // may throw: keep it all
+    const PendingHooks p = std::exchange(pending_, PendingHooks{});
+    hooks_ = p.recipe->build_hooks(where, p.reserved_at, /*free_on_release=*/true);
+  }
+
   Task<T> task_;                // the coroutine
-  TaskHooks* hooks_ = nullptr;  // its instrumentation; null once released
+  TaskHooks* hooks_ = nullptr;  // its built instrumentation; null once released
+  PendingHooks pending_;        // or its reservation, built at spawn (empty once released)
 };
+
+namespace detail {
+/// Spawns the parts of a HookedTask on `core`.
+template <class T>
+JoinHandle<T> spawn_parts(Core* core, typename HookedTask<T>::Parts parts, SourceLocation loc) {
+  if (parts.pending.recipe != nullptr) {
+    return spawn_on(core, std::move(parts.task), parts.pending, loc);
+  }
+  return spawn_on(core, std::move(parts.task), parts.hooks, loc);
+}
+}  // namespace detail
 
 /// A cheap, copyable reference to a runtime: spawns and reads counters from
 /// any thread. Keeps the runtime's shared state alive, not its workers: once
@@ -210,9 +279,8 @@ class Handle {
   /// Spawns an instrumented task (see HookedTask; TaskMonitor::instrument).
   template <class T>
   JoinHandle<T> spawn(HookedTask<T> task, SourceLocation loc = SourceLocation::current()) const {
-    detail::Core* core = require_core();  // before release(): on failure `task` releases its hooks
-    auto [t, hooks] = task.release();
-    return detail::spawn_on(core, std::move(t), hooks, loc);
+    detail::Core* core = require_core();  // before release: on failure `task` releases its hooks
+    return detail::spawn_parts<T>(core, task.release_parts(), loc);
   }
 
   /// Spawns `task` with instrumentation `hooks` attached (the monitor layer
@@ -462,9 +530,8 @@ class Runtime::Builder {
 /// Spawns an instrumented task (see HookedTask) on the calling task's runtime.
 template <class T>
 JoinHandle<T> spawn(HookedTask<T> task, SourceLocation loc = SourceLocation::current()) {
-  detail::Core* core = detail::current_core_or_throw("spindle::spawn");  // before release()
-  auto [t, hooks] = task.release();
-  return detail::spawn_on(core, std::move(t), hooks, loc);
+  detail::Core* core = detail::current_core_or_throw("spindle::spawn");  // before release
+  return detail::spawn_parts<T>(core, task.release_parts(), loc);
 }
 
 /// Runs `f()` on the blocking pool of the calling task's runtime (see

@@ -1,7 +1,8 @@
 // Internal: the allocator for spindle's own per-task blocks (coroutine frames
 // of Tasks, task cells, oneshot channels). Not part of the public API.
 //
-// Spawning a task allocates its frame and its cell; both are freed, often on
+// Spawning a task allocates its frame and its cell (with the monitor's
+// record inside, when instrumented); both are freed, often on
 // another worker, when it finishes. Each thread allocates from its own heap of
 // size-classed blocks (64-byte steps up to 1 KiB); a block freed on another thread
 // goes back to the heap that allocated it through a lock-free list, so the system
@@ -12,6 +13,7 @@
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
 
 namespace spindle::detail {
 
@@ -24,6 +26,16 @@ void task_free(void* p, std::size_t size) noexcept;
 /// call it once they have been parked for a while (not at every park: a busy
 /// worker parks between bursts and should find its cache still there).
 void task_alloc_trim() noexcept;
+
+/// How many blocks the calling thread allocated and freed through
+/// task_alloc / task_free so far (the sanitizer builds' bypass included).
+/// For lifetime tests: on a current_thread runtime every block of a task
+/// is allocated and freed on the thread that drives it.
+struct TaskAllocCalls {
+  std::uint64_t allocs = 0;  ///< task_alloc calls
+  std::uint64_t frees = 0;   ///< task_free calls with a non-null block
+};
+TaskAllocCalls task_alloc_calls() noexcept;
 
 /// A standard allocator over the task heaps, for Asio's handler memory (the
 /// associated allocator of spindle's I/O handlers and of the wake a worker

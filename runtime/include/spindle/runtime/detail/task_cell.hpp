@@ -3,7 +3,11 @@
 //
 // A cell holds the task's scheduling state word, its root coroutine frame,
 // the point where its next poll resumes, its output once finished, and the
-// waker of whoever awaits its JoinHandle.
+// waker of whoever awaits its JoinHandle. An instrumented task's hooks (a
+// TaskMonitor's per-task record) live in the same block, right after the
+// cell (TaskCell::create, HooksRecipe): a spawned task is two blocks, its
+// frame and its cell, with or without a monitor. The frame cannot join
+// them: it is allocated when the coroutine is called, before spawn sees it.
 //
 // The state word packs flags and a reference count (after tokio's task state):
 //
@@ -28,8 +32,10 @@
 
 #include <atomic>
 #include <coroutine>
+#include <cstddef>
 #include <cstdint>
 #include <exception>
+#include <new>
 #include <optional>
 #include <utility>
 
@@ -180,6 +186,7 @@ class CellBase {
 
   TaskId id_ = 0;                  // runtime-unique id
   std::uint32_t owned_shard_ = 0;  // which owned-task list holds the cell (a worker's or a shard)
+  std::uint32_t trailing_ = 0;     // bytes of hooks storage after the typed cell (same block)
   SourceLocation location_;        // where spawn() was called
   Waker join_waker_;               // JoinHandle's waiter; see ownership above
 };
@@ -194,6 +201,22 @@ class TaskCell final : public CellBase {
 
   static void* operator new(std::size_t size) { return task_alloc(size); }
   static void operator delete(void* p, std::size_t size) noexcept { task_free(p, size); }
+
+  /// A cell for `task` whose block has `trailing` more bytes after the cell
+  /// (at trailing_storage(), aligned to std::max_align_t): the task's hooks
+  /// live there (HooksRecipe), so that an instrumented task is one block.
+  /// Throws std::bad_alloc (and `task` keeps its frame).
+  static TaskCell* create(Task<T>&& task, std::size_t trailing) {
+    if (trailing > UINT32_MAX) throw std::bad_alloc();
+    void* mem = task_alloc(block_size(static_cast<std::uint32_t>(trailing)));
+    auto* cell = ::new (mem) TaskCell(std::move(task));
+    cell->trailing_ = static_cast<std::uint32_t>(trailing);
+    return cell;
+  }
+  /// The hooks storage of a cell made by create() with trailing bytes.
+  [[nodiscard]] void* trailing_storage() noexcept {
+    return reinterpret_cast<char*>(this) + trailing_offset();
+  }
 
   /// Takes the output once the task is COMPLETE (the caller observed it with
   /// acquire ordering and owns the output). Rethrows the task's exception;
@@ -250,7 +273,17 @@ class TaskCell final : public CellBase {
   static void dealloc(CellBase* base) noexcept {
     auto* self = static_cast<TaskCell*>(base);
     if (self->handle_) self->handle_.destroy();  // never polled and never bound
-    delete self;
+    const std::size_t size = block_size(self->trailing_);
+    self->~TaskCell();
+    task_free(self, size);
+  }
+
+  static constexpr std::size_t trailing_offset() noexcept {
+    constexpr std::size_t a = alignof(std::max_align_t);
+    return (sizeof(TaskCell) + a - 1) / a * a;
+  }
+  static constexpr std::size_t block_size(std::uint32_t trailing) noexcept {
+    return trailing == 0 ? sizeof(TaskCell) : trailing_offset() + trailing;
   }
 
   static constexpr CellVTable kVTable{&finish, &cancel, &drop_output, &dealloc};
