@@ -4,6 +4,7 @@
 
 #include <utility>
 
+#include "cell_fields.hpp"
 #include "scheduler.hpp"
 #include "spindle/runtime/detail/context.hpp"
 #include "task_state.hpp"
@@ -118,7 +119,7 @@ void BlockingPool::run(CellBase* cell) noexcept {
   }
   // The cell's frame is spindle's one-poll wrapper: resuming it runs the
   // user's function to completion (its exception is stored, not thrown).
-  cell->wait_.resume_point.resume();
+  cell->sched().wait_.resume_point.resume();
   if (!cell->root_.done()) fatal("a spawn_blocking job suspended; it must run to completion");
   core_.finish_task(cell);
 }

@@ -10,6 +10,7 @@
 #include <atomic>
 #include <cstddef>
 
+#include "cell_fields.hpp"
 #include "spindle/runtime/detail/mutex.hpp"
 #include "spindle/runtime/detail/task_cell.hpp"
 
@@ -19,7 +20,7 @@ class InjectionQueue {
  public:
   /// Appends one task. False when closed (the caller keeps the task).
   bool push(CellBase* task) noexcept {
-    task->queue_next_ = nullptr;
+    task->sched().queue_next_ = nullptr;
     return push_batch(task, task, 1);
   }
 
@@ -29,7 +30,7 @@ class InjectionQueue {
     MutexLock lock(mu_);
     if (closed_) return false;
     if (tail_ != nullptr) {
-      tail_->queue_next_ = first;
+      tail_->sched().queue_next_ = first;
     } else {
       head_ = first;
     }
@@ -51,13 +52,13 @@ class InjectionQueue {
     CellBase* t = head_;
     while (t != nullptr && count < max) {
       last = t;
-      t = t->queue_next_;
+      t = t->sched().queue_next_;
       ++count;
     }
     if (last == nullptr) return nullptr;
     head_ = t;
     if (head_ == nullptr) tail_ = nullptr;
-    last->queue_next_ = nullptr;
+    last->sched().queue_next_ = nullptr;
     len_.store(len_.load(std::memory_order_relaxed) - count, std::memory_order_seq_cst);
     return first;
   }

@@ -27,6 +27,7 @@
 #include <cstdint>
 #include <memory>
 
+#include "cell_fields.hpp"
 #include "injection_queue.hpp"
 #include "spindle/runtime/detail/task_cell.hpp"
 
@@ -173,14 +174,14 @@ class LocalQueue {
     CellBase* last = first;
     for (std::uint32_t i = 1; i < n; ++i) {
       CellBase* t = buffer_[(head + i) & mask_].load(std::memory_order_relaxed);
-      last->queue_next_ = t;
+      last->sched().queue_next_ = t;
       last = t;
     }
-    last->queue_next_ = task;
-    task->queue_next_ = nullptr;
+    last->sched().queue_next_ = task;
+    task->sched().queue_next_ = nullptr;
     if (!inject.push_batch(first, task, n + 1)) {
       for (CellBase* t = first; t != nullptr;) {
-        CellBase* next = t->queue_next_;
+        CellBase* next = t->sched().queue_next_;
         on_refused(t);
         t = next;
       }

@@ -8,6 +8,7 @@
 #include <thread>
 #include <utility>
 
+#include "cell_fields.hpp"
 #include "scheduler.hpp"
 
 namespace spindle::detail {
@@ -43,11 +44,11 @@ bool OwnedTasks::bind(CellBase* task, std::size_t caller) {
   // (see the file comment, Shutdown).
   if (closed_.load(std::memory_order_acquire)) return false;
   WorkerList& l = lists_[caller];
-  task->owned_shard_ = static_cast<std::uint32_t>(caller);
+  task->sched().owned_shard_ = static_cast<std::uint32_t>(caller);
   CellBase* head = l.head.load(std::memory_order_relaxed);  // only we write it
-  task->owned_prev_.store(nullptr, std::memory_order_relaxed);
-  task->owned_next_.store(head, std::memory_order_relaxed);
-  if (head != nullptr) head->owned_prev_.store(task, std::memory_order_relaxed);
+  task->sched().owned_prev_.store(nullptr, std::memory_order_relaxed);
+  task->sched().owned_next_.store(head, std::memory_order_relaxed);
+  if (head != nullptr) head->sched().owned_prev_.store(task, std::memory_order_relaxed);
   // release: a visitor that reads this head sees the cell's fields and its
   // owned_next_ (and, by program order, every older cell's).
   l.head.store(task, std::memory_order_release);
@@ -60,13 +61,13 @@ bool OwnedTasks::bind(CellBase* task, std::size_t caller) {
 
 bool OwnedTasks::bind_remote(CellBase* task) {
   const std::size_t i = task->id_ & (num_shards_ - 1);
-  task->owned_shard_ = static_cast<std::uint32_t>(num_workers_ + i);
+  task->sched().owned_shard_ = static_cast<std::uint32_t>(num_workers_ + i);
   Shard& s = shards_[i];
   MutexLock lock(s.mu);
   if (s.closed) return false;
-  task->owned_prev_.store(nullptr, std::memory_order_relaxed);
-  task->owned_next_.store(s.head, std::memory_order_relaxed);
-  if (s.head != nullptr) s.head->owned_prev_.store(task, std::memory_order_relaxed);
+  task->sched().owned_prev_.store(nullptr, std::memory_order_relaxed);
+  task->sched().owned_next_.store(s.head, std::memory_order_relaxed);
+  if (s.head != nullptr) s.head->sched().owned_prev_.store(task, std::memory_order_relaxed);
   s.head = task;
   s.count.store(s.count.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
   return true;
@@ -75,7 +76,7 @@ bool OwnedTasks::bind_remote(CellBase* task) {
 // ---- release -------------------------------------------------------------------
 
 void OwnedTasks::release(CellBase* task, std::uint64_t refs, std::size_t caller) noexcept {
-  const std::size_t home = task->owned_shard_;
+  const std::size_t home = task->sched().owned_shard_;
   if (home >= num_workers_) {
     release_remote(task, refs);
     return;
@@ -92,7 +93,7 @@ void OwnedTasks::release(CellBase* task, std::uint64_t refs, std::size_t caller)
   drop_not_last(task, refs);
   CellBase* top = l.handoff.load(std::memory_order_relaxed);
   do {
-    task->queue_next_ = top;
+    task->sched().queue_next_ = top;
     // release: the owner's exchange (acquire) sees queue_next_ and
     // everything the completion wrote.
   } while (!l.handoff.compare_exchange_weak(top, task, std::memory_order_release,
@@ -100,24 +101,24 @@ void OwnedTasks::release(CellBase* task, std::uint64_t refs, std::size_t caller)
 }
 
 void OwnedTasks::release_remote(CellBase* task, std::uint64_t refs) noexcept {
-  Shard& s = shards_[task->owned_shard_ - num_workers_];
+  Shard& s = shards_[task->sched().owned_shard_ - num_workers_];
   bool listed = false;
   {
     MutexLock lock(s.mu);
-    CellBase* prev = task->owned_prev_.load(std::memory_order_relaxed);
-    CellBase* next = task->owned_next_.load(std::memory_order_relaxed);
+    CellBase* prev = task->sched().owned_prev_.load(std::memory_order_relaxed);
+    CellBase* next = task->sched().owned_next_.load(std::memory_order_relaxed);
     // Neither linked nor the head: pop_any() drained it already (a
     // spawn_blocking job that shutdown abandoned, finishing late).
     if (prev != nullptr || s.head == task) {
       listed = true;
       if (prev != nullptr) {
-        prev->owned_next_.store(next, std::memory_order_relaxed);
+        prev->sched().owned_next_.store(next, std::memory_order_relaxed);
       } else {
         s.head = next;
       }
-      if (next != nullptr) next->owned_prev_.store(prev, std::memory_order_relaxed);
-      task->owned_prev_.store(nullptr, std::memory_order_relaxed);
-      task->owned_next_.store(nullptr, std::memory_order_relaxed);
+      if (next != nullptr) next->sched().owned_prev_.store(prev, std::memory_order_relaxed);
+      task->sched().owned_prev_.store(nullptr, std::memory_order_relaxed);
+      task->sched().owned_next_.store(nullptr, std::memory_order_relaxed);
       s.count.store(s.count.load(std::memory_order_relaxed) - 1, std::memory_order_relaxed);
     }
   }
@@ -130,15 +131,15 @@ void OwnedTasks::release_remote(CellBase* task, std::uint64_t refs) noexcept {
 
 void OwnedTasks::unlink(WorkerList& l, CellBase* task) noexcept {
   // Only the owner writes the links: relaxed loads of our own stores.
-  CellBase* prev = task->owned_prev_.load(std::memory_order_relaxed);
-  CellBase* next = task->owned_next_.load(std::memory_order_relaxed);
+  CellBase* prev = task->sched().owned_prev_.load(std::memory_order_relaxed);
+  CellBase* next = task->sched().owned_next_.load(std::memory_order_relaxed);
   // release: a visitor that follows the new link sees `next`'s fields.
   if (prev != nullptr) {
-    prev->owned_next_.store(next, std::memory_order_release);
+    prev->sched().owned_next_.store(next, std::memory_order_release);
   } else {
     l.head.store(next, std::memory_order_release);
   }
-  if (next != nullptr) next->owned_prev_.store(prev, std::memory_order_relaxed);
+  if (next != nullptr) next->sched().owned_prev_.store(prev, std::memory_order_relaxed);
   // task's own owned_next_ stays: a visitor standing on it walks on.
   l.unlinked.add();
 }
@@ -148,7 +149,7 @@ void OwnedTasks::retire(WorkerList& l, CellBase* task, std::uint64_t refs) noexc
     // A visitor is walking this list and the batch is full: keep only the
     // list's reference pending, on the overflow chain.
     drop_not_last(task, refs - 1);
-    task->queue_next_ = l.overflow;
+    task->sched().queue_next_ = l.overflow;
     l.overflow = task;
     return;
   }
@@ -162,7 +163,7 @@ void OwnedTasks::drain_handoffs(WorkerList& l) noexcept {
   // acquire: pairs with the completers' release CAS.
   CellBase* t = l.handoff.exchange(nullptr, std::memory_order_acquire);
   while (t != nullptr) {
-    CellBase* next = t->queue_next_;  // before retire() may reuse the link
+    CellBase* next = t->sched().queue_next_;  // before retire() may reuse the link
     unlink(l, t);
     retire(l, t, 1);  // the completer dropped its own references
     t = next;
@@ -205,7 +206,7 @@ void OwnedTasks::free_retired(WorkerList& l) noexcept {
     if (batch[i].task->ref_dec(batch[i].refs)) Core::dealloc(batch[i].task);
   }
   while (over != nullptr) {
-    CellBase* next = over->queue_next_;
+    CellBase* next = over->sched().queue_next_;
     if (over->ref_dec(1)) Core::dealloc(over);
     over = next;
   }
@@ -243,10 +244,10 @@ CellBase* OwnedTasks::pop_any() noexcept {
     MutexLock lock(s.mu);
     CellBase* task = s.head;
     if (task == nullptr) continue;
-    s.head = task->owned_next_.load(std::memory_order_relaxed);
-    if (s.head != nullptr) s.head->owned_prev_.store(nullptr, std::memory_order_relaxed);
-    task->owned_prev_.store(nullptr, std::memory_order_relaxed);
-    task->owned_next_.store(nullptr, std::memory_order_relaxed);
+    s.head = task->sched().owned_next_.load(std::memory_order_relaxed);
+    if (s.head != nullptr) s.head->sched().owned_prev_.store(nullptr, std::memory_order_relaxed);
+    task->sched().owned_prev_.store(nullptr, std::memory_order_relaxed);
+    task->sched().owned_next_.store(nullptr, std::memory_order_relaxed);
     s.count.store(s.count.load(std::memory_order_relaxed) - 1, std::memory_order_relaxed);
     return task;
   }

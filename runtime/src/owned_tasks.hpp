@@ -87,6 +87,7 @@
 #include <cstdint>
 #include <memory>
 
+#include "cell_fields.hpp"
 #include "spindle/runtime/detail/mutex.hpp"
 #include "spindle/runtime/detail/relaxed_counter.hpp"
 #include "spindle/runtime/detail/task_cell.hpp"
@@ -136,7 +137,7 @@ class OwnedTasks {
       const WorkerList& l = lists_[i];
       Visit visit(l);  // `f` may throw (a dump allocates): the count must still go down
       for (const CellBase* t = l.head.load(std::memory_order_acquire); t != nullptr;
-           t = t->owned_next_.load(std::memory_order_acquire)) {
+           t = t->sched().owned_next_.load(std::memory_order_acquire)) {
         if (!is_complete(t)) f(t);
       }
     }
@@ -144,7 +145,7 @@ class OwnedTasks {
       Shard& s = shards_[i];
       MutexLock lock(s.mu);
       for (const CellBase* t = s.head; t != nullptr;
-           t = t->owned_next_.load(std::memory_order_relaxed)) {
+           t = t->sched().owned_next_.load(std::memory_order_relaxed)) {
         if (!is_complete(t)) f(t);
       }
     }

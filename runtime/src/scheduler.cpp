@@ -50,6 +50,7 @@
 #include <string>
 #include <thread>
 
+#include "cell_fields.hpp"
 #include "spindle/runtime/detail/context.hpp"
 #include "spindle/runtime/errors.hpp"
 #include "spindle/runtime/join_handle.hpp"
@@ -226,16 +227,17 @@ std::vector<TaskSnapshot> Core::dump() const {
     TaskSnapshot snap;
     snap.id = cell->id_;
     if (cell->hooks_ != nullptr) snap.group = std::string(cell->hooks_->group_name());
-    snap.location = cell->location_;
+    snap.location = cell->sched().location_;
     std::uint64_t st = cell->state_.load(std::memory_order_acquire);
     snap.state = (st & kRunning) != 0    ? TaskState::kRunning
                  : (st & kNotified) != 0 ? TaskState::kScheduled
                                          : TaskState::kIdle;
-    snap.polls = cell->polls_.load(std::memory_order_relaxed);
-    snap.blocking = cell->blocking_;
+    snap.polls = cell->sched().polls_.load(std::memory_order_relaxed);
+    snap.blocking = cell->sched().blocking_;
     if (config_.poll_timing) {
-      snap.age = std::chrono::duration_cast<std::chrono::nanoseconds>(t - cell->spawned_at_);
-      snap.busy = std::chrono::nanoseconds(cell->busy_ns_.load(std::memory_order_relaxed));
+      snap.age =
+          std::chrono::duration_cast<std::chrono::nanoseconds>(t - cell->sched().spawned_at_);
+      snap.busy = std::chrono::nanoseconds(cell->sched().busy_ns_.load(std::memory_order_relaxed));
     }
     tasks.push_back(std::move(snap));
   });

@@ -4,6 +4,7 @@
 
 #include <string>
 
+#include "cell_fields.hpp"
 #include "scheduler.hpp"
 #include "spindle/runtime/detail/context.hpp"
 #include "spindle/runtime/join_handle.hpp"
@@ -26,15 +27,15 @@ inline void note_self_wake(CellBase* cell) noexcept {
 }
 
 inline void submit(CellBase* cell) noexcept {
-  Core* core = cell->core_;
+  Core* core = cell->sched().core_;
   // The wake record, before queueing: the worker that dequeues the task
   // reads it at the poll's start (the queue's release/acquire orders the
   // two). No hook runs here: hooks run on the polling worker only.
-  if (cell->hooks_ != nullptr || cell->inline_hooks_ != 0 || core->config().time_every_poll)
+  if (cell->hooks_ != nullptr || cell->sched().inline_hooks_ != 0 || core->config().time_every_poll)
       [[unlikely]] {
-    cell->woken_at_ = core->now();
-    cell->wake_kind_ = WakeKind::kFromIdle;
-    cell->wake_self_ = false;  // an idle task cannot be inside its own poll
+    cell->sched().woken_at_ = core->now();
+    cell->sched().wake_kind_ = WakeKind::kFromIdle;
+    cell->sched().wake_self_ = false;  // an idle task cannot be inside its own poll
   }
   core->schedule_woken(cell);
 }
@@ -76,7 +77,7 @@ void wake_task_by_ref(CellBase* cell) noexcept {
 
 void abort_task(CellBase* cell) noexcept {
   if (transition_to_notified_and_cancel(cell) == WakeAction::kSubmit) {
-    cell->core_->schedule(cell, false);
+    cell->sched().core_->schedule(cell, false);
   }
 }
 
@@ -84,8 +85,13 @@ void release_task(CellBase* cell) noexcept {
   if (cell->ref_dec()) Core::dealloc(cell);
 }
 
+void init_scheduler_fields(CellBase* cell) noexcept {
+  ::new (static_cast<void*>(cell->sched_)) SchedulerFields{};
+  cell->sched().wait_.resume_point = cell->root_;
+}
+
 void report_unobserved_exception(CellBase* cell, std::exception_ptr error) noexcept {
-  cell->core_->report_unobserved(cell, std::move(error));
+  cell->sched().core_->report_unobserved(cell, std::move(error));
 }
 
 void spawn_cell(Core* core, CellBase* cell, TaskHooks* hooks, SourceLocation loc) {
@@ -200,14 +206,14 @@ PollStart inline_poll_start(Instant now, bool first) noexcept {
   p.worker_slot = ctx.worker_slot;
   p.recorder = ctx.worker != nullptr ? ctx.worker->recorder() : nullptr;
   const CellBase* cell = ctx.current;
-  if (first || cell == nullptr || cell->wake_kind_ == WakeKind::kFirstPoll) {
+  if (first || cell == nullptr || cell->sched().wake_kind_ == WakeKind::kFirstPoll) {
     p.wake = WakeKind::kFirstPoll;
     p.woken_at = now;
     return p;
   }
-  p.wake = cell->wake_kind_;
-  p.woken_at = std::min(cell->woken_at_, now);
-  p.self_wake = cell->wake_self_;
+  p.wake = cell->sched().wake_kind_;
+  p.woken_at = std::min(cell->sched().woken_at_, now);
+  p.self_wake = cell->sched().wake_self_;
   return p;
 }
 
@@ -215,14 +221,14 @@ CellBase* enter_inline_hooks() noexcept {
   CellBase* cell = current_or_die(
       "spindle: co_await mon.instrument(task) outside a spindle task (an instrumented operand "
       "runs inside the task that awaits it)");
-  ++cell->inline_hooks_;
+  ++cell->sched().inline_hooks_;
   return cell;
 }
 
 void leave_inline_hooks(CellBase* task) noexcept {
   // The frame is destroyed by whoever owns the task then (its worker, or
   // shutdown): the count is that owner's to change.
-  --task->inline_hooks_;
+  --task->sched().inline_hooks_;
 }
 
 }  // namespace spindle::detail

@@ -8,6 +8,7 @@
 #include <exception>
 #include <string>
 
+#include "cell_fields.hpp"
 #include "scheduler.hpp"
 #include "spindle/runtime/detail/context.hpp"
 #include "spindle/runtime/errors.hpp"
@@ -44,7 +45,7 @@ void Core::spawn(CellBase* cell, TaskHooks* hooks, SourceLocation loc) {
 }
 
 void Core::spawn_blocking(CellBase* cell, SourceLocation loc) {
-  cell->blocking_ = true;
+  cell->sched().blocking_ = true;
   // A remote shard: the job finishes on a pool thread, never on a worker.
   bind_new(cell, nullptr, loc, true);
   remote_spawns_.fetch_add(1, std::memory_order_relaxed);
@@ -76,17 +77,17 @@ std::size_t Core::caller_worker() const noexcept {
 }
 
 void Core::bind_new(CellBase* cell, TaskHooks* hooks, SourceLocation loc, bool remote) {
-  cell->core_ = this;
+  cell->sched().core_ = this;
   cell_ref();  // the cell's reference on the Core
   cell->hooks_ = hooks;
-  cell->group_id_ = hooks != nullptr ? hooks->group_id() : 0;
-  cell->location_ = loc;
+  cell->sched().group_id_ = hooks != nullptr ? hooks->group_id() : 0;
+  cell->sched().location_ = loc;
   Instant spawned{};
   if (hooks != nullptr || config_.time_every_poll) {
     spawned = now();  // one reading: the hooks' spawn time and the first poll's woken_at
-    cell->spawned_at_ = cell->woken_at_ = spawned;
+    cell->sched().spawned_at_ = cell->sched().woken_at_ = spawned;
   }
-  cell->wake_kind_ = WakeKind::kFirstPoll;
+  cell->sched().wake_kind_ = WakeKind::kFirstPoll;
   cell->id_ = next_task_id();
   // Owners: the owned list, the scheduler (queued now), the JoinHandle.
   // relaxed: the cell reaches other threads through a queue (release/mutex).
@@ -161,7 +162,7 @@ void Core::publish_complete(CellBase* task, bool cancelled) noexcept {
 }
 
 void Core::dealloc(CellBase* task) noexcept {
-  Core* core = task->core_;
+  Core* core = task->sched().core_;
   if (task->hooks_ != nullptr) task->hooks_->on_release();
   task->vtable_->dealloc(task);
   if (core != nullptr) core->cell_unref();  // last: may free the Core
@@ -181,8 +182,8 @@ void Core::report_unobserved(CellBase* task, std::exception_ptr error) noexcept 
   std::fprintf(stderr,
                "spindle: task %llu (spawned at %s:%u) ended with an exception that nobody "
                "awaited: %s\n",
-               static_cast<unsigned long long>(task->id_), task->location_.file_name(),
-               static_cast<unsigned>(task->location_.line()), what.c_str());
+               static_cast<unsigned long long>(task->id_), task->sched().location_.file_name(),
+               static_cast<unsigned>(task->sched().location_.line()), what.c_str());
 }
 
 }  // namespace spindle::detail

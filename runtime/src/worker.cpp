@@ -65,6 +65,7 @@
 #include <string>
 #include <vector>
 
+#include "cell_fields.hpp"
 #include "scheduler.hpp"
 #include "spindle/runtime/detail/context.hpp"
 #include "spindle/runtime/detail/task_alloc.hpp"
@@ -244,8 +245,8 @@ CellBase* Worker::next_task() {
   std::size_t got = 0;
   CellBase* first = inject.pop_batch(n, got);
   if (first == nullptr) return nullptr;
-  for (CellBase* t = first->queue_next_; t != nullptr;) {
-    CellBase* next = t->queue_next_;
+  for (CellBase* t = first->sched().queue_next_; t != nullptr;) {
+    CellBase* next = t->sched().queue_next_;
     queue_.push_back_unchecked(t);
     t = next;
   }
@@ -316,8 +317,8 @@ void Worker::poll(CellBase* task) noexcept {
   ++polls_since_maintenance_;
   stats_.polls.add();
   // Single writer at a time (the RUNNING owner): a load and a store, no RMW.
-  const std::uint64_t previous_polls = task->polls_.load(std::memory_order_relaxed);
-  task->polls_.store(previous_polls + 1, std::memory_order_relaxed);
+  const std::uint64_t previous_polls = task->sched().polls_.load(std::memory_order_relaxed);
+  task->sched().polls_.store(previous_polls + 1, std::memory_order_relaxed);
   publish_poll_start(task);
   ThreadContext& ctx = tls_context;
   ctx.current = task;
@@ -325,28 +326,30 @@ void Worker::poll(CellBase* task) noexcept {
   ctx.self_woken = false;
   ctx.budget = core_.config().budget;
   TaskHooks* hooks = task->hooks_;
-  const bool timed = hooks != nullptr || time_all_ || task->inline_hooks_ != 0;
+  const bool timed = hooks != nullptr || time_all_ || task->sched().inline_hooks_ != 0;
   Instant start{};
   if (timed) [[unlikely]] {
     // The end of the previous timed poll is this poll's start when nothing
     // else ran in between: one clock reading per poll boundary.
     start = boundary_valid_ ? boundary_ : core_.now();
     if (recorder_ != nullptr) {
-      if (task->wake_kind_ != WakeKind::kFirstPoll) {
-        const std::uint32_t how =
-            (task->wake_kind_ == WakeKind::kFromIdle ? 1U : 2U) | (task->wake_self_ ? 4U : 0U);
-        recorder_->record(TraceKind::kWake, trace_ns(task->woken_at_), task->id_, task->group_id_,
-                          how);
+      if (task->sched().wake_kind_ != WakeKind::kFirstPoll) {
+        const std::uint32_t how = (task->sched().wake_kind_ == WakeKind::kFromIdle ? 1U : 2U) |
+                                  (task->sched().wake_self_ ? 4U : 0U);
+        recorder_->record(TraceKind::kWake, trace_ns(task->sched().woken_at_), task->id_,
+                          task->sched().group_id_, how);
       }
-      recorder_->record(TraceKind::kPollStart, trace_ns(start), task->id_, task->group_id_);
+      recorder_->record(TraceKind::kPollStart, trace_ns(start), task->id_, task->sched().group_id_);
     }
     if (hooks != nullptr) {
-      hooks->on_poll_start(PollStart{start, task->woken_at_, index_, slot_, task->wake_kind_,
-                                     task->wake_self_, recorder_.get()});
+      hooks->on_poll_start(PollStart{start, task->sched().woken_at_, index_, slot_,
+                                     task->sched().wake_kind_, task->sched().wake_self_,
+                                     recorder_.get()});
     }
     if (task_timing_ && previous_polls != 0) {
       const std::int64_t d = std::max<std::int64_t>(
-          0, std::chrono::duration_cast<std::chrono::nanoseconds>(start - task->woken_at_).count());
+          0, std::chrono::duration_cast<std::chrono::nanoseconds>(start - task->sched().woken_at_)
+                 .count());
       stats_.sched_hist[Histogram::bucket_for(d)].add();
       stats_.sched_ns.add(static_cast<std::uint64_t>(d));
     }
@@ -354,11 +357,11 @@ void Worker::poll(CellBase* task) noexcept {
 
   // A stale wake finds the awaiter not ready: the poll ends without
   // resuming, and the awaiter's own wake comes later.
-  if (slot_ready(task->wait_)) {
-    const std::coroutine_handle<> h = task->wait_.resume_point;
-    task->wait_.ready_check = ReadyCheck{};
-    task->wait_.cancel = CancelHook{};  // that operation completed
-    ctx.slot = &task->wait_;
+  if (slot_ready(task->sched().wait_)) {
+    const std::coroutine_handle<> h = task->sched().wait_.resume_point;
+    task->sched().wait_.ready_check = ReadyCheck{};
+    task->sched().wait_.cancel = CancelHook{};  // that operation completed
+    ctx.slot = &task->sched().wait_;
     h.resume();  // runs until the task suspends or finishes
     ctx.slot = nullptr;
   }
@@ -376,13 +379,13 @@ void Worker::poll(CellBase* task) noexcept {
     if (task_timing_) {
       const std::int64_t d = std::max<std::int64_t>(
           0, std::chrono::duration_cast<std::chrono::nanoseconds>(end - start).count());
-      task->busy_ns_.store(task->busy_ns_.load(std::memory_order_relaxed) + d,
-                           std::memory_order_relaxed);
+      task->sched().busy_ns_.store(task->sched().busy_ns_.load(std::memory_order_relaxed) + d,
+                                   std::memory_order_relaxed);
       stats_.poll_hist[Histogram::bucket_for(d)].add();
       stats_.poll_ns.add(static_cast<std::uint64_t>(d));
     }
     if (recorder_ != nullptr) {
-      recorder_->record(TraceKind::kPollEnd, trace_ns(end), task->id_, task->group_id_,
+      recorder_->record(TraceKind::kPollEnd, trace_ns(end), task->id_, task->sched().group_id_,
                         done ? 1U : 0U);
     }
     // Before any transition: once idle, another thread may poll the task.
@@ -402,12 +405,12 @@ void Worker::poll(CellBase* task) noexcept {
     case IdleTransition::kIdle:
       return;
     case IdleTransition::kRequeue:
-      if (timed || task->inline_hooks_ != 0) [[unlikely]] {
+      if (timed || task->sched().inline_hooks_ != 0) [[unlikely]] {
         if (!timed) end = core_.now();  // an inline instrumentation began during this poll
         // Scheduled from this poll's end; the next poll's start reports it.
-        task->woken_at_ = end;
-        task->wake_kind_ = WakeKind::kDuringPoll;
-        task->wake_self_ = ctx.yielded || ctx.self_woken;
+        task->sched().woken_at_ = end;
+        task->sched().wake_kind_ = WakeKind::kDuringPoll;
+        task->sched().wake_self_ = ctx.yielded || ctx.self_woken;
       }
       if (ctx.yielded) {
         defer(task);  // requeued after the next I/O poll, see run()
@@ -427,7 +430,7 @@ void Worker::abort(CellBase* task) noexcept {
   // the operation it is suspended on, so it may only go once that
   // operation's handler has run. Ask the operation to cancel; while it is
   // in flight, its handler's wake brings the task back here.
-  if (slot_cancel(task->wait_)) {
+  if (slot_cancel(task->sched().wait_)) {
     if (transition_to_idle_cancelling(task)) schedule_local(task, true);
     return;
   }
@@ -437,10 +440,10 @@ void Worker::abort(CellBase* task) noexcept {
 void Worker::publish_poll_start(const CellBase* task) noexcept {
   // Fields first, then the odd seq, all release (see PollBeacon).
   beacon_.task.store(task->id_, std::memory_order_release);
-  beacon_.file.store(task->location_.file_name(), std::memory_order_release);
-  beacon_.line.store(task->location_.line(), std::memory_order_release);
-  beacon_.function.store(task->location_.function_name(), std::memory_order_release);
-  beacon_.group.store(task->group_id_, std::memory_order_release);
+  beacon_.file.store(task->sched().location_.file_name(), std::memory_order_release);
+  beacon_.line.store(task->sched().location_.line(), std::memory_order_release);
+  beacon_.function.store(task->sched().location_.function_name(), std::memory_order_release);
+  beacon_.group.store(task->sched().group_id_, std::memory_order_release);
   beacon_.seq.store(beacon_.seq.load(std::memory_order_relaxed) + 1, std::memory_order_release);
 }
 
@@ -509,9 +512,9 @@ void Worker::push_back(CellBase* task) noexcept {
 
 void Worker::defer(CellBase* task) noexcept {
   stats_.local_schedules.add();
-  task->queue_next_ = nullptr;
+  task->sched().queue_next_ = nullptr;
   if (deferred_tail_ != nullptr) {
-    deferred_tail_->queue_next_ = task;
+    deferred_tail_->sched().queue_next_ = task;
   } else {
     deferred_head_ = task;
   }
@@ -522,9 +525,9 @@ void Worker::flush_deferred() noexcept {
   CellBase* t = std::exchange(deferred_head_, nullptr);
   deferred_tail_ = nullptr;
   if (t == nullptr) return;
-  const bool several = t->queue_next_ != nullptr;
+  const bool several = t->sched().queue_next_ != nullptr;
   while (t != nullptr) {
-    CellBase* next = t->queue_next_;
+    CellBase* next = t->sched().queue_next_;
     push_back(t);
     t = next;
   }

@@ -12,6 +12,7 @@
 #include <optional>
 #include <vector>
 
+#include "cell_fields.hpp"
 #include "flight_recorder.hpp"
 #include "local_queue.hpp"
 #include "spindle/runtime/counters.hpp"
@@ -94,7 +95,7 @@ class Worker {
   void drain(Drop&& drop) {
     if (CellBase* t = std::exchange(lifo_, nullptr)) drop(t);
     for (CellBase* t = std::exchange(deferred_head_, nullptr); t != nullptr;) {
-      CellBase* next = t->queue_next_;
+      CellBase* next = t->sched().queue_next_;
       drop(t);
       t = next;
     }

@@ -220,7 +220,8 @@ TEST(InjectionQueue, IsFifoInSingleAndBatchPops) {
   CellBase* first = inject.pop_batch(4, count);
   EXPECT_EQ(count, 4U);
   std::vector<std::size_t> got;
-  for (CellBase* c = first; c != nullptr; c = c->queue_next_) got.push_back(FakeCells::index(c));
+  for (CellBase* c = first; c != nullptr; c = c->sched().queue_next_)
+    got.push_back(FakeCells::index(c));
   EXPECT_EQ(got, (std::vector<std::size_t>{0, 1, 2, 3}));
   EXPECT_EQ(inject.len(), 2U);
   EXPECT_EQ(drain(inject), (std::vector<std::size_t>{4, 5}));

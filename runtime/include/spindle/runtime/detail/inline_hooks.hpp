@@ -6,7 +6,7 @@
 // on_poll_start / on_poll_end with the runtime's clock. Its scheduled and
 // idle time are the calling task's: the calling task's wake record (the
 // cell's woken_at / wake kind, stamped for it while an inline operand runs,
-// see CellBase::inline_hooks_) says when the wake that resumed the operand
+// see SchedulerFields::inline_hooks_) says when the wake that resumed the operand
 // happened. Cancellation is the lane set's: an aborted caller cancels the
 // operand's pending operation and destroys it once the handler ran.
 #pragma once

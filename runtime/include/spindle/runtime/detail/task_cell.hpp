@@ -77,6 +77,14 @@ struct CellVTable {
   void (*dealloc)(CellBase*) noexcept;
 };
 
+/// The scheduler's part of a cell, private to the runtime library
+/// (runtime/src/cell_fields.hpp); the cell reserves this much room for it.
+struct SchedulerFields;
+inline constexpr std::size_t kSchedulerFieldsSize = 152;
+inline constexpr std::size_t kSchedulerFieldsAlign = 8;
+/// Constructs `cell`'s SchedulerFields (out of line: their type is private).
+void init_scheduler_fields(CellBase* cell) noexcept;
+
 /// What a wake must do after its state transition.
 enum class WakeAction : std::uint8_t { kNothing, kSubmit, kDealloc };
 
@@ -85,7 +93,7 @@ class CellBase {
  public:
   explicit CellBase(const CellVTable* vtable, std::coroutine_handle<> root) noexcept
       : vtable_(vtable), root_(root) {
-    wait_.resume_point = root;
+    init_scheduler_fields(this);
   }
   CellBase(const CellBase&) = delete;
   CellBase& operator=(const CellBase&) = delete;
@@ -156,39 +164,23 @@ class CellBase {
 
   // ---- data -----------------------------------------------------------------
 
+  /// The scheduler's own part of the cell (queue and owned-list links, the
+  /// wait slot, wake and poll records): runtime/src/cell_fields.hpp, the
+  /// only code that reads it.
+  SchedulerFields& sched() noexcept;
+  [[nodiscard]] const SchedulerFields& sched() const noexcept;
+
   std::atomic<std::uint64_t> state_{0};  // flags and reference count, see file comment
   const CellVTable* vtable_;             // output-type specific operations
-  Core* core_ = nullptr;                 // the runtime the task was spawned on (counted ref)
-  CellBase* queue_next_ = nullptr;       // link in the injection queue while queued there;
-                                         //   once COMPLETE, the owned list's hand-off link
-  std::atomic<CellBase*> owned_prev_{};  // links in the owned-task list (protocol in
-  std::atomic<CellBase*> owned_next_{};  //   runtime/src/owned_tasks.hpp)
   std::coroutine_handle<> root_;         // the root frame; done() after the final poll
-  WaitSlot wait_;                        // where the next poll resumes, its ready check and
-                                         //   the pending operation's cancellation (awaiters set it)
-  bool cancel_requested_ = false;        // cancellation was sent to the pending operation
   TaskHooks* hooks_ = nullptr;           // instrumentation, or nullptr (most tasks)
-  std::uint64_t group_id_ = 0;           // hooks_->group_id(), read once at spawn
-  std::atomic<std::uint64_t> polls_{0};  // polls so far (written by the polling worker)
-  std::atomic<std::int64_t> busy_ns_{0};       // time spent in polls (task-dump timing only)
-  Instant spawned_at_{};                       // spawn time (poll timing only)
-  Instant woken_at_{};                         // when it became scheduled (hooks or poll timing):
-                                               //   written by the waker before it queues the task,
-                                               //   read by the poll that dequeues it
-  WakeKind wake_kind_ = WakeKind::kFirstPoll;  // how it became scheduled (hooks; same writers)
-  bool wake_self_ = false;                     // that wake came from its own poll (hooks; same)
-  bool blocking_ = false;                      // a spawn_blocking job
-  std::uint32_t inline_hooks_ = 0;             // instrumented operands running inside this task
-                                    //   (co_await mon.instrument(t)): stamp its wakes and
-                                    //   time its polls as if it had hooks. Written by
-                                    //   the polling worker; read by the poll and by a
-                                    //   waker after its transition (ordered by it)
+  TaskId id_ = 0;                        // runtime-unique id, set at spawn
+  std::uint32_t trailing_ = 0;           // bytes of hooks storage after the typed cell (same block)
+  Waker join_waker_;                     // JoinHandle's waiter; see ownership above
 
-  TaskId id_ = 0;                  // runtime-unique id
-  std::uint32_t owned_shard_ = 0;  // which owned-task list holds the cell (a worker's or a shard)
-  std::uint32_t trailing_ = 0;     // bytes of hooks storage after the typed cell (same block)
-  SourceLocation location_;        // where spawn() was called
-  Waker join_waker_;               // JoinHandle's waiter; see ownership above
+ private:
+  friend void init_scheduler_fields(CellBase* cell) noexcept;
+  alignas(kSchedulerFieldsAlign) unsigned char sched_[kSchedulerFieldsSize];  // a SchedulerFields
 };
 
 /// The typed cell of a root task producing T.
