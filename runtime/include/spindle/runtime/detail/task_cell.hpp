@@ -174,13 +174,16 @@ class CellBase {
   const CellVTable* vtable_;             // output-type specific operations
   std::coroutine_handle<> root_;         // the root frame; done() after the final poll
   TaskHooks* hooks_ = nullptr;           // instrumentation, or nullptr (most tasks)
-  TaskId id_ = 0;                        // runtime-unique id, set at spawn
-  std::uint32_t trailing_ = 0;           // bytes of hooks storage after the typed cell (same block)
-  Waker join_waker_;                     // JoinHandle's waiter; see ownership above
 
  private:
   friend void init_scheduler_fields(CellBase* cell) noexcept;
+  // Here, next to the state word: a poll reads its first fields.
   alignas(kSchedulerFieldsAlign) unsigned char sched_[kSchedulerFieldsSize];  // a SchedulerFields
+
+ public:
+  TaskId id_ = 0;               // runtime-unique id, set at spawn
+  std::uint32_t trailing_ = 0;  // bytes of hooks storage after the typed cell (same block)
+  Waker join_waker_;            // JoinHandle's waiter; see ownership above
 };
 
 /// The typed cell of a root task producing T.
