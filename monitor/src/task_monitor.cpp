@@ -273,15 +273,13 @@ void MonitorCore::forget_hooks(Instant) noexcept {
 PendingHooks reserve_task_probe(MonitorCore* core) { return core->reserve_probe(); }
 
 TaskHooks* new_task_probe(MonitorCore* core) {
-  const PendingHooks p = core->reserve_probe();
-  void* where = nullptr;
+  PendingHooks p = core->reserve_probe();
   try {
-    where = task_alloc(sizeof(TaskProbe));
+    return build_hooks_alone(p);
   } catch (...) {
-    core->forget_hooks(p.reserved_at);
+    core->forget_hooks(p.reserved_at);  // the reservation ends exactly once
     throw;
   }
-  return core->build_hooks(where, p.reserved_at, /*free_on_release=*/true);
 }
 
 namespace {

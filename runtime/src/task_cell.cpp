@@ -1,4 +1,5 @@
-// Wakers, abort, and the other entry points of task_cell.hpp and waker.hpp.
+// Wakers, abort, and the other entry points of task_cell.hpp, waker.hpp and
+// hooks.hpp.
 
 #include "spindle/runtime/detail/task_cell.hpp"
 
@@ -159,6 +160,12 @@ void block_until_complete(CellBase* cell) {
     while (!cell->is_complete()) n->wait();
   }
   n->release();
+}
+
+TaskHooks* build_hooks_alone(PendingHooks& pending) {
+  void* where = task_alloc(pending.recipe->hooks_size());  // may throw: `pending` stays
+  const PendingHooks p = std::exchange(pending, PendingHooks{});
+  return p.recipe->build_hooks(where, p.reserved_at, /*free_on_release=*/true);
 }
 
 }  // namespace detail

@@ -1,8 +1,9 @@
-// An instrumented task's record lives inside its cell: instrumenting a task
-// adds no allocation. The test counts the task heaps' calls on the thread
-// that drives a current_thread runtime (every block of its tasks is
-// allocated and freed there) and compares each way a task can end, plain
-// and instrumented: finished, aborted before its first poll, aborted while
+// An instrumented task's record, and the callable of spawn(callable), live
+// inside the task's cell: neither adds an allocation. The test counts the
+// task heaps' calls on the thread that drives a current_thread runtime
+// (every block of its tasks is allocated and freed there) and compares
+// each way a task can end, for a plain Task, an instrumented one and a
+// capturing lambda: finished, aborted before its first poll, aborted while
 // it waits, destroyed at runtime shutdown, refused by a runtime that shut
 // down, and (instrumented only) dropped unspawned. Each scenario runs with 0
 // and with kTasks tasks, so that the runtime's own blocks cancel out.
@@ -62,10 +63,14 @@ Task<void> settle() {
 
 enum class Ending { kFinished, kAbortedUnpolled, kAbortedWaiting, kShutdown, kRefused };
 
+/// How the tasks are spawned: a Task, a Task instrumented by a monitor, or
+/// a lambda whose captures (the channel and the Counted) the task uses.
+enum class Form { kTask, kInstrumented, kCallable };
+
 /// Runs `n` tasks that end as `ending` on a fresh current_thread runtime,
-/// instrumented by `mon` when it is set. Returns the blocks counted from
-/// the first task made until the runtime is gone.
-Blocks run_tasks(int n, Ending ending, const std::optional<TaskMonitor>& mon,
+/// spawned as `form` (kInstrumented: by `mon`). Returns the blocks counted
+/// from the first task made until the runtime is gone.
+Blocks run_tasks(int n, Ending ending, Form form, const std::optional<TaskMonitor>& mon,
                  LifetimeCounts& counts) {
   // Channels first, outside the count: their blocks outlive the runtime.
   std::vector<Sender<int>> senders;
@@ -77,42 +82,64 @@ Blocks run_tasks(int n, Ending ending, const std::optional<TaskMonitor>& mon,
   }
   std::optional<Runtime> rt(Runtime::Builder().current_thread().build());
   const Blocks b = count_blocks([&] {
-    auto spawn = [&](Task<int> t) -> JoinHandle<int> {
-      return mon ? rt->spawn(mon->instrument(std::move(t))) : rt->spawn(std::move(t));
+    auto spawn = [&](Receiver<int> rx, Counted c) -> JoinHandle<int> {
+      switch (form) {
+        case Form::kTask:
+          return rt->spawn(waits(std::move(rx), std::move(c)));
+        case Form::kInstrumented:
+          return rt->spawn(mon->instrument(waits(std::move(rx), std::move(c))));
+        case Form::kCallable:
+          break;
+      }
+      return rt->spawn([rx = std::move(rx), c = std::move(c)]() mutable -> Task<int> {
+        (void)c.value();
+        co_return co_await std::move(rx);
+      });
+    };
+    auto spawn_done = [&](Counted c) -> JoinHandle<void> {
+      switch (form) {
+        case Form::kTask:
+          return rt->spawn(done(std::move(c)));
+        case Form::kInstrumented:
+          return rt->spawn(mon->instrument(done(std::move(c))));
+        case Form::kCallable:
+          break;
+      }
+      return rt->spawn([c = std::move(c)]() -> Task<void> {
+        (void)c.value();
+        co_return;
+      });
     };
     std::vector<JoinHandle<int>> handles;
     switch (ending) {
       case Ending::kFinished: {
         std::vector<JoinHandle<void>> finished;
-        for (int i = 0; i < n; ++i) {
-          finished.push_back(mon ? rt->spawn(mon->instrument(done(Counted(counts))))
-                                 : rt->spawn(done(Counted(counts))));
-        }
+        for (int i = 0; i < n; ++i) finished.push_back(spawn_done(Counted(counts)));
         rt->block_on(settle());
         for (auto& h : finished) EXPECT_TRUE(h.is_finished());
         break;
       }
       case Ending::kAbortedUnpolled:
         for (int i = 0; i < n; ++i)
-          handles.push_back(spawn(waits(std::move(receivers[i]), Counted(counts))));
+          handles.push_back(spawn(std::move(receivers[i]), Counted(counts)));
         for (auto& h : handles) h.abort();
         rt->block_on(settle());
         break;
       case Ending::kAbortedWaiting:
         for (int i = 0; i < n; ++i)
-          handles.push_back(spawn(waits(std::move(receivers[i]), Counted(counts))));
+          handles.push_back(spawn(std::move(receivers[i]), Counted(counts)));
         rt->block_on(settle());  // every task is now waiting on its channel
         for (auto& h : handles) h.abort();
         rt->block_on(settle());
         break;
       case Ending::kShutdown:
-        for (int i = 0; i < n; ++i) spawn(waits(std::move(receivers[i]), Counted(counts))).detach();
+        for (int i = 0; i < n; ++i) spawn(std::move(receivers[i]), Counted(counts)).detach();
         rt->block_on(settle());
         break;  // the runtime, destroyed below, destroys them
       case Ending::kRefused:
         EXPECT_TRUE(rt->shutdown_timeout(std::chrono::seconds(5)));
         for (int i = 0; i < n; ++i) {
-          EXPECT_THROW((void)spawn(waits(std::move(receivers[i]), Counted(counts))),
+          EXPECT_THROW((void)spawn(std::move(receivers[i]), Counted(counts)),
                        spindle::RuntimeShutdown);
         }
         break;
@@ -124,10 +151,11 @@ Blocks run_tasks(int n, Ending ending, const std::optional<TaskMonitor>& mon,
 }
 
 /// The blocks of `kTasks` tasks ending as `ending`, less the runtime's own.
-Blocks per_batch(Ending ending, const std::optional<TaskMonitor>& mon, LifetimeCounts& counts) {
-  (void)run_tasks(1, ending, mon, counts);  // warm-up: first-use allocations
-  const Blocks base = run_tasks(0, ending, mon, counts);
-  const Blocks full = run_tasks(kTasks, ending, mon, counts);
+Blocks per_batch(Ending ending, Form form, const std::optional<TaskMonitor>& mon,
+                 LifetimeCounts& counts) {
+  (void)run_tasks(1, ending, form, mon, counts);  // warm-up: first-use allocations
+  const Blocks base = run_tasks(0, ending, form, mon, counts);
+  const Blocks full = run_tasks(kTasks, ending, form, mon, counts);
   return Blocks{full.allocs - base.allocs, full.frees - base.frees};
 }
 
@@ -135,9 +163,9 @@ class TaskBlocks : public ::testing::TestWithParam<Ending> {};
 
 TEST_P(TaskBlocks, AnInstrumentedTaskAllocatesAndFreesTheBlocksOfAPlainOneOnceEach) {
   LifetimeCounts counts;
-  const Blocks plain = per_batch(GetParam(), std::nullopt, counts);
+  const Blocks plain = per_batch(GetParam(), Form::kTask, std::nullopt, counts);
   TaskMonitor mon = TaskMonitor::Builder().name("blocks").build();
-  const Blocks monitored = per_batch(GetParam(), mon, counts);
+  const Blocks monitored = per_batch(GetParam(), Form::kInstrumented, mon, counts);
 
   // A task is its coroutine frame and its cell (spawned as a Task, the
   // frame exists before spawn sees it); a refused spawn frees both at once.
@@ -148,6 +176,20 @@ TEST_P(TaskBlocks, AnInstrumentedTaskAllocatesAndFreesTheBlocksOfAPlainOneOnceEa
   EXPECT_EQ(monitored.frees, monitored.allocs);
   EXPECT_EQ(mon.live_tasks(), 0U);
   EXPECT_EQ(mon.cumulative().dropped_count, mon.cumulative().instrumented_count);
+  EXPECT_EQ(counts.alive(), 0);
+  EXPECT_EQ(counts.errors(), 0);
+}
+
+TEST_P(TaskBlocks, ACapturingLambdaAllocatesAndFreesTheBlocksOfAPlainTaskOnceEach) {
+  LifetimeCounts counts;
+  const Blocks plain = per_batch(GetParam(), Form::kTask, std::nullopt, counts);
+  const Blocks lambda = per_batch(GetParam(), Form::kCallable, std::nullopt, counts);
+
+  // The lambda (with its captures) is inside the cell, not in a frame of
+  // its own: its task is the frame its call made, and the cell.
+  EXPECT_EQ(plain.allocs, 2 * kTasks);
+  EXPECT_EQ(lambda.allocs, plain.allocs);
+  EXPECT_EQ(lambda.frees, lambda.allocs);
   EXPECT_EQ(counts.alive(), 0);
   EXPECT_EQ(counts.errors(), 0);
 }

@@ -6,10 +6,12 @@
 
 #include <atomic>
 #include <chrono>
-#include <string>
-#include <utility>
-
 #include <spindle/runtime.hpp>
+#include <spindle/runtime/detail/task_alloc.hpp>
+#include <stdexcept>
+#include <string>
+#include <thread>
+#include <utility>
 
 #include "support/counted.hpp"
 
@@ -25,9 +27,11 @@ using spindle::test::LifetimeCounts;
 
 // co_await on a named Task does not compile: it has to be moved.
 template <class T>
-concept AwaitableAsLvalue = requires(T& t) { t.operator co_await(); };
+concept AwaitableAsLvalue = requires(T& t) {
+  t.operator co_await();
+};
 static_assert(!AwaitableAsLvalue<Task<int>>, "co_await on an lvalue Task must not compile");
-static_assert(requires(Task<int>&& t) { std::move(t).operator co_await(); });
+static_assert(requires(Task<int> && t) { std::move(t).operator co_await(); });
 
 TEST(SpawnCallable, ACapturedStringOutlivesItsSpawner) {
   auto rt = Runtime::Builder().worker_threads(2).build();
@@ -76,6 +80,92 @@ TEST(SpawnCallable, AnAbortedCallableTaskDestroysItsCapturesOnce) {
 }
 
 Task<int> seven() { co_return 7; }
+
+/// Reads `c` when the frame it lives in is destroyed: a capture destroyed
+/// before the frame that uses it shows up as a lifetime error.
+struct UsesOnDestruction {
+  const Counted& c;
+  ~UsesOnDestruction() { (void)c.value(); }
+};
+
+TEST(SpawnCallable, CapturesOutliveTheFrameThatUsesThemWhenItFinishesOrIsAborted) {
+  auto rt = Runtime::Builder().worker_threads(2).build();
+  LifetimeCounts counts;
+  JoinHandle<int> finished = rt.spawn([c = Counted(counts, 3)]() -> Task<int> {
+    UsesOnDestruction guard{c};
+    co_await spindle::yield_now();
+    co_return c.value();
+  });
+  JoinHandle<int> aborted = rt.spawn([c = Counted(counts, 4)]() -> Task<int> {
+    UsesOnDestruction guard{c};
+    co_await spindle::sleep(10s);
+    co_return c.value();
+  });
+  EXPECT_EQ(finished.join(), 3);
+  aborted.abort();
+  EXPECT_THROW(aborted.join(), Cancelled);
+  EXPECT_EQ(counts.alive(), 0);
+  EXPECT_EQ(counts.errors(), 0);
+}
+
+TEST(SpawnCallable, ACallableThatThrowsWhenCalledSpawnsNothingAndLeavesNothing) {
+  // A plain (non-coroutine) callable that returns a Task runs at spawn, on
+  // the spawning thread: what it throws comes out of spawn().
+  auto rt = Runtime::Builder().current_thread().build();
+  LifetimeCounts counts;
+  const auto before = spindle::detail::task_alloc_calls();
+  EXPECT_THROW((void)rt.spawn([c = Counted(counts)]() -> Task<int> {
+    (void)c.value();
+    throw std::runtime_error("no task today");
+  }),
+               std::runtime_error);
+  EXPECT_THROW((void)rt.spawn([c = Counted(counts)]() -> Task<int> { return Task<int>(); }),
+               spindle::UsageError);
+  const auto after = spindle::detail::task_alloc_calls();
+  EXPECT_EQ(after.allocs - before.allocs, after.frees - before.frees);  // the cells went back
+  EXPECT_EQ(counts.alive(), 0);
+  EXPECT_EQ(counts.errors(), 0);
+  EXPECT_EQ(rt.block_on(seven()), 7);  // and the runtime is none the worse
+}
+
+TEST(SpawnCallable, ACallableIsCalledAtSpawnOnTheSpawningThread) {
+  auto rt = Runtime::Builder().worker_threads(1).build();
+  std::thread::id called_on;
+  JoinHandle<int> h = rt.spawn([&called_on]() -> Task<int> {
+    called_on = std::this_thread::get_id();
+    return seven();
+  });
+  EXPECT_EQ(called_on, std::this_thread::get_id());
+  EXPECT_EQ(h.join(), 7);
+}
+
+TEST(SpawnCallable, ANamedCallableIsCopiedIntoEachTask) {
+  auto rt = Runtime::Builder().worker_threads(2).build();
+  LifetimeCounts counts;
+  {
+    auto make = [c = Counted(counts, 5)]() -> Task<int> {
+      co_await spindle::yield_now();
+      co_return c.value();
+    };
+    JoinHandle<int> a = rt.spawn(make);
+    JoinHandle<int> b = rt.spawn(make);
+    EXPECT_EQ(a.join() + b.join(), 10);
+    EXPECT_EQ(counts.alive(), 1);  // `make`'s own; the tasks' copies are gone
+    EXPECT_EQ(counts.copy_constructed.load(), 2);
+  }
+  EXPECT_EQ(counts.alive(), 0);
+  EXPECT_EQ(counts.errors(), 0);
+}
+
+TEST(SpawnCallable, ARefusedCallableSpawnDestroysItsCapturesOnce) {
+  auto rt = Runtime::Builder().worker_threads(1).build();
+  EXPECT_TRUE(rt.shutdown_timeout(5s));
+  LifetimeCounts counts;
+  EXPECT_THROW((void)rt.spawn([c = Counted(counts)]() -> Task<int> { co_return c.value(); }),
+               spindle::RuntimeShutdown);
+  EXPECT_EQ(counts.alive(), 0);
+  EXPECT_EQ(counts.errors(), 0);
+}
 
 TEST(TaskMisuse, AwaitingAFinishedTaskAgainIsAUsageError) {
   auto rt = Runtime::Builder().current_thread().build();

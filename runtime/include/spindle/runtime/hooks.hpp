@@ -201,4 +201,12 @@ struct PendingHooks {
   Instant reserved_at{};          ///< when the reservation was made
 };
 
+namespace detail {
+/// Builds the hooks of reservation `pending` (non-empty) in a task_alloc
+/// block of their own, which they free at on_release, and empties
+/// `pending`. Throws std::bad_alloc and leaves `pending` as it was (the
+/// caller still holds the reservation).
+TaskHooks* build_hooks_alone(PendingHooks& pending);
+}  // namespace detail
+
 }  // namespace spindle

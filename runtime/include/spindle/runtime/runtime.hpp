@@ -74,43 +74,44 @@ JoinHandle<std::invoke_result_t<F&>> spawn_blocking_on(Core* core, F&& f, Source
   return JoinHandleAccess::make(cell);
 }
 
-/// Creates the cell of a new root task and queues it on `core`.
-template <class T>
-JoinHandle<T> spawn_on(Core* core, Task<T>&& task, TaskHooks* hooks, SourceLocation loc) {
-  if (!task.valid()) {
-    if (hooks != nullptr) hooks->on_release();
-    throw UsageError("spindle: spawn of an empty (moved-from) Task");
-  }
+/// Creates a new root task's cell with `make(trailing)` (a TaskCell<T>*
+/// with `trailing` bytes of hooks storage), attaches its hooks (`hooks`,
+/// already built, or built from the reservation `pending` inside the cell:
+/// one block for both) and queues it on `core`. Whatever happens, `hooks`
+/// gets on_release() and `pending` ends exactly once: when `make` throws,
+/// here; later, with the cell (on failure spawn_cell destroys it and throws
+/// RuntimeShutdown).
+template <class T, class Make>
+JoinHandle<T> spawn_new(Core* core, TaskHooks* hooks, PendingHooks pending, SourceLocation loc,
+                        Make&& make) {
   TaskCell<T>* cell = nullptr;
   try {
-    cell = new TaskCell<T>(std::move(task));
+    cell = make(pending.recipe != nullptr ? pending.recipe->hooks_size() : 0);
   } catch (...) {
-    if (hooks != nullptr) hooks->on_release();  // hooks get on_release() exactly once
+    if (hooks != nullptr) hooks->on_release();
+    if (pending.recipe != nullptr) pending.recipe->forget_hooks(pending.reserved_at);
     throw;
   }
-  spawn_cell(core, cell, hooks, loc);  // on failure: cell destroyed, RuntimeShutdown thrown
+  if (pending.recipe != nullptr) {
+    hooks = pending.recipe->build_hooks(cell->trailing_storage(), pending.reserved_at,
+                                        /*free_on_release=*/false);
+  }
+  spawn_cell(core, cell, hooks, loc);
   return JoinHandleAccess::make(cell);
 }
 
-/// Creates the cell of a new root task with its hooks built inside the
-/// cell's block (one allocation for both) and queues it on `core`.
+/// Creates the cell of root task `task` and queues it on `core` (see spawn_new).
 template <class T>
-JoinHandle<T> spawn_on(Core* core, Task<T>&& task, PendingHooks pending, SourceLocation loc) {
-  if (!task.valid()) {
-    pending.recipe->forget_hooks(pending.reserved_at);
-    throw UsageError("spindle: spawn of an empty (moved-from) Task");
-  }
-  TaskCell<T>* cell = nullptr;
-  try {
-    cell = TaskCell<T>::create(std::move(task), pending.recipe->hooks_size());
-  } catch (...) {
-    pending.recipe->forget_hooks(pending.reserved_at);  // the reservation ends exactly once
-    throw;
-  }
-  TaskHooks* hooks = pending.recipe->build_hooks(cell->trailing_storage(), pending.reserved_at,
-                                                 /*free_on_release=*/false);
-  spawn_cell(core, cell, hooks, loc);  // on failure: cell destroyed, RuntimeShutdown thrown
-  return JoinHandleAccess::make(cell);
+JoinHandle<T> spawn_on(Core* core, Task<T>&& task, TaskHooks* hooks, PendingHooks pending,
+                       SourceLocation loc) {
+  return spawn_new<T>(core, hooks, pending, loc, [&task](std::size_t trailing) {
+    if (!task.valid()) throw UsageError("spindle: spawn of an empty (moved-from) Task");
+    return TaskCell<T>::create(std::move(task), trailing);
+  });
+}
+template <class T>
+JoinHandle<T> spawn_on(Core* core, Task<T>&& task, TaskHooks* hooks, SourceLocation loc) {
+  return spawn_on(core, std::move(task), hooks, PendingHooks{}, loc);
 }
 
 template <class X>
@@ -135,6 +136,22 @@ template <class F>
 Task<FactoryValue<F>> invoke_owned(F f) {
   Task<FactoryValue<F>> inner = std::invoke(f);
   co_return co_await std::move(inner);
+}
+
+/// spawn(callable): the callable lives in the task's cell, after its hooks
+/// storage, and is called there (TaskCell::create_from): the task is two
+/// blocks, its frame and its cell. An over-aligned callable gets a frame of
+/// its own instead (invoke_owned).
+template <class F>
+JoinHandle<FactoryValue<F>> spawn_factory_on(Core* core, F&& f, SourceLocation loc) {
+  using V = FactoryValue<F>;
+  if constexpr (kBoxableFactory<std::decay_t<F>>) {
+    return spawn_new<V>(core, nullptr, PendingHooks{}, loc, [&f](std::size_t trailing) {
+      return TaskCell<V>::create_from(std::forward<F>(f), trailing);
+    });
+  } else {
+    return spawn_on(core, invoke_owned(std::decay_t<F>(std::forward<F>(f))), nullptr, loc);
+  }
 }
 }  // namespace detail
 
@@ -206,10 +223,7 @@ class [[nodiscard]] HookedTask {
  private:
   /// Builds reserved hooks in a block of their own.
   void materialize() {
-    if (pending_.recipe == nullptr) return;
-    void* where = detail::task_alloc(pending_.recipe->hooks_size());  // may throw: keep it all
-    const PendingHooks p = std::exchange(pending_, PendingHooks{});
-    hooks_ = p.recipe->build_hooks(where, p.reserved_at, /*free_on_release=*/true);
+    if (pending_.recipe != nullptr) hooks_ = detail::build_hooks_alone(pending_);
   }
 
   Task<T> task_;                // the coroutine
@@ -221,10 +235,7 @@ namespace detail {
 /// Spawns the parts of a HookedTask on `core`.
 template <class T>
 JoinHandle<T> spawn_parts(Core* core, typename HookedTask<T>::Parts parts, SourceLocation loc) {
-  if (parts.pending.recipe != nullptr) {
-    return spawn_on(core, std::move(parts.task), parts.pending, loc);
-  }
-  return spawn_on(core, std::move(parts.task), parts.hooks, loc);
+  return spawn_on(core, std::move(parts.task), parts.hooks, parts.pending, loc);
 }
 }  // namespace detail
 
@@ -267,13 +278,15 @@ class Handle {
   /// Spawns `f()`, keeping the callable `f` (a coroutine lambda and its
   /// captures) alive inside the task for as long as the task runs: the
   /// safe way to spawn a lambda with captures (see task.hpp, "Lifetimes").
-  /// `f` is moved or copied into the task. Throws as spawn(Task).
+  /// `f` is moved or copied into the task's cell and called there, at once
+  /// and on the calling thread (a coroutine lambda's call only creates its
+  /// frame); the captures are destroyed right after the task's frame. Throws
+  /// as spawn(Task), and what copying or calling `f` throws (nothing is
+  /// spawned then); UsageError when `f` returns an empty Task.
   template <detail::TaskFactory F>
   JoinHandle<detail::FactoryValue<F>> spawn(F&& f,
                                             SourceLocation loc = SourceLocation::current()) const {
-    detail::Core* core = require_core();
-    return detail::spawn_on(core, detail::invoke_owned(std::decay_t<F>(std::forward<F>(f))),
-                            nullptr, loc);
+    return detail::spawn_factory_on(require_core(), std::forward<F>(f), loc);
   }
 
   /// Spawns an instrumented task (see HookedTask; TaskMonitor::instrument).
@@ -561,12 +574,11 @@ JoinHandle<T> spawn(Task<T> task, SourceLocation loc = SourceLocation::current()
 ///     co_await spindle::yield_now();
 ///     co_return name.size();  // the capture is still alive here
 ///   });
-/// Throws as spawn(Task).
+/// Throws as Handle::spawn(F&&).
 template <detail::TaskFactory F>
 JoinHandle<detail::FactoryValue<F>> spawn(F&& f, SourceLocation loc = SourceLocation::current()) {
-  detail::Core* core = detail::current_core_or_throw("spindle::spawn");
-  return detail::spawn_on(core, detail::invoke_owned(std::decay_t<F>(std::forward<F>(f))), nullptr,
-                          loc);
+  return detail::spawn_factory_on(detail::current_core_or_throw("spindle::spawn"),
+                                  std::forward<F>(f), loc);
 }
 
 }  // namespace spindle

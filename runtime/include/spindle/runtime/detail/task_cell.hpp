@@ -5,9 +5,12 @@
 // the point where its next poll resumes, its output once finished, and the
 // waker of whoever awaits its JoinHandle. An instrumented task's hooks (a
 // TaskMonitor's per-task record) live in the same block, right after the
-// cell (TaskCell::create, HooksRecipe): a spawned task is two blocks, its
-// frame and its cell, with or without a monitor. The frame cannot join
-// them: it is allocated when the coroutine is called, before spawn sees it.
+// cell (TaskCell::create, HooksRecipe), and so does the callable of
+// spawn(callable) (TaskCell::create_from): a spawned task is two blocks, its
+// frame and its cell, with or without a monitor, with or without a lambda.
+// The frame cannot join them: it is allocated when the coroutine is called,
+// before spawn sees it (and reserving a cell's room in every frame would
+// make each awaited, never spawned Task pay for one).
 //
 // The state word packs flags and a reference count (after tokio's task state):
 //
@@ -35,6 +38,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <exception>
+#include <functional>
 #include <new>
 #include <optional>
 #include <utility>
@@ -186,6 +190,25 @@ class CellBase {
   Waker join_waker_;            // JoinHandle's waiter; see ownership above
 };
 
+/// The callable of spawn(callable), kept in its task's cell (after the
+/// hooks storage) from before it is called until the frame it made is
+/// destroyed: the coroutine's `this` points here. Type-erased by `destroy`.
+struct FactoryBox {
+  void (*destroy)(FactoryBox*) noexcept;  // runs ~F
+};
+template <class F>
+struct FactoryBoxOf final : FactoryBox {
+  template <class Arg>
+  explicit FactoryBoxOf(Arg&& arg) : FactoryBox{&destroy_box}, f(std::forward<Arg>(arg)) {}
+  static void destroy_box(FactoryBox* box) noexcept {
+    static_cast<FactoryBoxOf*>(box)->~FactoryBoxOf();
+  }
+  F f;
+};
+/// Callables that fit a cell's trailing storage (std::max_align_t aligned).
+template <class F>
+inline constexpr bool kBoxableFactory = alignof(FactoryBoxOf<F>) <= alignof(std::max_align_t);
+
 /// The typed cell of a root task producing T.
 template <class T>
 class TaskCell final : public CellBase {
@@ -208,6 +231,51 @@ class TaskCell final : public CellBase {
     cell->trailing_ = static_cast<std::uint32_t>(trailing);
     return cell;
   }
+  /// A cell for the task that `f()` returns, with `hooks_bytes` of hooks
+  /// storage (trailing_storage()) and then the callable itself, moved or
+  /// copied from `f` into the same block before it is called, so that its
+  /// captures live exactly as long as the task's frame: they are destroyed
+  /// right after it (when the task finishes, is cancelled or is dropped
+  /// unpolled). `f` is called here, on the calling thread: a coroutine
+  /// lambda's call only creates its frame. Throws what copying or calling
+  /// `f` throws, std::bad_alloc, or UsageError when `f` returns an empty
+  /// Task; nothing is left behind then.
+  template <class F>
+  static TaskCell* create_from(F&& f, std::size_t hooks_bytes) {
+    using Box = FactoryBoxOf<std::decay_t<F>>;
+    static_assert(kBoxableFactory<std::decay_t<F>>, "over-aligned callables use invoke_owned");
+    const std::size_t box_at = (hooks_bytes + alignof(Box) - 1) / alignof(Box) * alignof(Box);
+    const std::size_t trailing = box_at + sizeof(Box);
+    if (trailing > UINT32_MAX || trailing_offset() + box_at > UINT32_MAX) throw std::bad_alloc();
+    const std::size_t size = block_size(static_cast<std::uint32_t>(trailing));
+    void* mem = task_alloc(size);
+    // The callable first, at its place after the cell: the call below makes
+    // the frame, which keeps the callable's address.
+    char* box_mem = static_cast<char*>(mem) + trailing_offset() + box_at;
+    Box* box = nullptr;
+    try {
+      box = ::new (box_mem) Box(std::forward<F>(f));
+    } catch (...) {
+      task_free(mem, size);
+      throw;
+    }
+    handle_type h;
+    try {
+      Task<T> task = std::invoke(box->f);
+      if (!task.valid())
+        throw UsageError("spindle: spawn of a callable that returned an empty Task");
+      h = task.release();
+    } catch (...) {
+      box->destroy(box);
+      task_free(mem, size);
+      throw;
+    }
+    auto* cell = ::new (mem) TaskCell(h);
+    cell->trailing_ = static_cast<std::uint32_t>(trailing);
+    cell->factory_at_ = static_cast<std::uint32_t>(trailing_offset() + box_at);
+    return cell;
+  }
+
   /// The hooks storage of a cell made by create() with trailing bytes.
   [[nodiscard]] void* trailing_storage() noexcept {
     return reinterpret_cast<char*>(this) + trailing_offset();
@@ -246,6 +314,7 @@ class TaskCell final : public CellBase {
     self->output_.emplace(std::move(self->handle_.promise().result()));
     self->output_state_ = Output::kReady;
     std::exchange(self->handle_, nullptr).destroy();
+    self->drop_factory();  // after the frame, which may still use the captures
   }
   static void cancel(CellBase* base) noexcept {
     auto* self = static_cast<TaskCell*>(base);
@@ -253,6 +322,7 @@ class TaskCell final : public CellBase {
     // below it (each Task object lives in its awaiter's frame), innermost
     // first and in constant stack.
     destroy_task_frame(&std::exchange(self->handle_, nullptr).promise());
+    self->drop_factory();
     self->output_state_ = Output::kAborted;
   }
   static std::exception_ptr drop_output(CellBase* base) noexcept {
@@ -268,9 +338,18 @@ class TaskCell final : public CellBase {
   static void dealloc(CellBase* base) noexcept {
     auto* self = static_cast<TaskCell*>(base);
     if (self->handle_) self->handle_.destroy();  // never polled and never bound
+    self->drop_factory();
     const std::size_t size = block_size(self->trailing_);
     self->~TaskCell();
     task_free(self, size);
+  }
+
+  /// Destroys the callable of create_from, if there is one (once).
+  void drop_factory() noexcept {
+    if (factory_at_ == 0) return;
+    auto* box = reinterpret_cast<FactoryBox*>(reinterpret_cast<char*>(this) +
+                                              std::exchange(factory_at_, 0));
+    box->destroy(box);
   }
 
   static constexpr std::size_t trailing_offset() noexcept {
@@ -286,6 +365,7 @@ class TaskCell final : public CellBase {
   handle_type handle_;                   // the root frame until it finishes or is cancelled
   std::optional<Result<T>> output_;      // the result, once finished
   Output output_state_ = Output::kNone;  // what output_ holds
+  std::uint32_t factory_at_ = 0;         // offset of create_from's FactoryBox, 0: none (or gone)
 };
 
 // ---- entry points implemented in the runtime library ---------------------
