@@ -65,7 +65,7 @@ enum class Ending { kFinished, kAbortedUnpolled, kAbortedWaiting, kShutdown, kRe
 
 /// How the tasks are spawned: a Task, a Task instrumented by a monitor, or
 /// a lambda whose captures (the channel and the Counted) the task uses.
-enum class Form { kTask, kInstrumented, kCallable };
+enum class Form { kTask, kInstrumented, kCallable, kInstrumentedCallable };
 
 /// Runs `n` tasks that end as `ending` on a fresh current_thread runtime,
 /// spawned as `form` (kInstrumented: by `mon`). Returns the blocks counted
@@ -89,12 +89,15 @@ Blocks run_tasks(int n, Ending ending, Form form, const std::optional<TaskMonito
         case Form::kInstrumented:
           return rt->spawn(mon->instrument(waits(std::move(rx), std::move(c))));
         case Form::kCallable:
+        case Form::kInstrumentedCallable:
           break;
       }
-      return rt->spawn([rx = std::move(rx), c = std::move(c)]() mutable -> Task<int> {
+      auto f = [rx = std::move(rx), c = std::move(c)]() mutable -> Task<int> {
         (void)c.value();
         co_return co_await std::move(rx);
-      });
+      };
+      return form == Form::kCallable ? rt->spawn(std::move(f))
+                                     : rt->spawn(mon->instrument(std::move(f)));
     };
     auto spawn_done = [&](Counted c) -> JoinHandle<void> {
       switch (form) {
@@ -103,12 +106,15 @@ Blocks run_tasks(int n, Ending ending, Form form, const std::optional<TaskMonito
         case Form::kInstrumented:
           return rt->spawn(mon->instrument(done(std::move(c))));
         case Form::kCallable:
+        case Form::kInstrumentedCallable:
           break;
       }
-      return rt->spawn([c = std::move(c)]() -> Task<void> {
+      auto f = [c = std::move(c)]() -> Task<void> {
         (void)c.value();
         co_return;
-      });
+      };
+      return form == Form::kCallable ? rt->spawn(std::move(f))
+                                     : rt->spawn(mon->instrument(std::move(f)));
     };
     std::vector<JoinHandle<int>> handles;
     switch (ending) {
@@ -180,16 +186,24 @@ TEST_P(TaskBlocks, AnInstrumentedTaskAllocatesAndFreesTheBlocksOfAPlainOneOnceEa
   EXPECT_EQ(counts.errors(), 0);
 }
 
-TEST_P(TaskBlocks, ACapturingLambdaAllocatesAndFreesTheBlocksOfAPlainTaskOnceEach) {
+TEST_P(TaskBlocks, ACapturingLambdaPlainOrInstrumentedAllocatesTheBlocksOfAPlainTask) {
   LifetimeCounts counts;
   const Blocks plain = per_batch(GetParam(), Form::kTask, std::nullopt, counts);
   const Blocks lambda = per_batch(GetParam(), Form::kCallable, std::nullopt, counts);
 
+  TaskMonitor mon = TaskMonitor::Builder().name("lambdas").build();
+  const Blocks monitored = per_batch(GetParam(), Form::kInstrumentedCallable, mon, counts);
+
   // The lambda (with its captures) is inside the cell, not in a frame of
-  // its own: its task is the frame its call made, and the cell.
+  // its own, and so is the record: its task is the frame its call made,
+  // and the cell.
   EXPECT_EQ(plain.allocs, 2 * kTasks);
   EXPECT_EQ(lambda.allocs, plain.allocs);
   EXPECT_EQ(lambda.frees, lambda.allocs);
+  EXPECT_EQ(monitored.allocs, plain.allocs);
+  EXPECT_EQ(monitored.frees, monitored.allocs);
+  EXPECT_EQ(mon.live_tasks(), 0U);
+  EXPECT_EQ(mon.cumulative().dropped_count, mon.cumulative().instrumented_count);
   EXPECT_EQ(counts.alive(), 0);
   EXPECT_EQ(counts.errors(), 0);
 }

@@ -101,9 +101,6 @@ class TaskMonitor {
   HookedTask<T> instrument(Task<T> task) const {
     return HookedTask<T>(std::move(task), detail::reserve_task_probe(core_));
   }
-  /// Attaches this monitor to `f()`, keeping the callable `f` (a coroutine
-  /// lambda and its captures) alive inside the task for as long as it runs
-  /// (see spindle::spawn(callable)): `rt.spawn(mon.instrument([s] () -> Task<T> {...}))`.
   /// Attaches this monitor as well to a task another monitor instrumented:
   /// one task, several monitors (a route's and a service-wide one). Each
   /// monitor counts the task and its polls; the task is named after the
@@ -118,9 +115,23 @@ class TaskMonitor {
     return HookedTask<T>(std::move(inner),
                          hooks != nullptr ? detail::add_probe(hooks, probe) : probe);
   }
+  /// Attaches this monitor to `f()`, keeping the callable `f` (a coroutine
+  /// lambda and its captures) alive inside the task for as long as it runs
+  /// (see spindle::spawn(callable)): `rt.spawn(mon.instrument([s] () -> Task<T> {...}))`.
+  /// Spawning the HookedCallable builds the callable and the record inside
+  /// the task's cell and calls it there, so that the task is two blocks, as
+  /// a plain spawned Task. Converted to a HookedTask (implicitly, to
+  /// co_await it, or to stack another monitor) the callable moves into a
+  /// frame of its own.
   template <spindle::detail::TaskFactory F>
-  HookedTask<spindle::detail::FactoryValue<F>> instrument(F&& f) const {
-    return instrument(spindle::detail::invoke_owned(std::decay_t<F>(std::forward<F>(f))));
+  HookedCallable<std::decay_t<F>> instrument(F&& f) const {
+    std::decay_t<F> own(std::forward<F>(f));  // may throw: nothing reserved yet
+    return HookedCallable<std::decay_t<F>>(std::move(own), detail::reserve_task_probe(core_));
+  }
+  /// Stacks this monitor on an instrumented callable (as on a HookedTask).
+  template <class F>
+  HookedTask<typename HookedCallable<F>::value_type> instrument(HookedCallable<F> c) const {
+    return instrument(std::move(c).to_task());
   }
 
   /// Totals and distributions since the monitor was created.

@@ -170,7 +170,7 @@ class TaskHooks {
 /// Builds a task's hooks inside the task's own allocation, so that an
 /// instrumented task costs one block (the runtime's cell with the record
 /// after it) instead of two. A TaskMonitor is one: TaskMonitor::instrument
-/// reserves a record (HookedTask holds the reservation) and spawn builds it
+/// reserves a record (HookedTask or HookedCallable holds the reservation) and spawn builds it
 /// in the cell. Each reservation ends in exactly one build_hooks or
 /// forget_hooks call, from any thread.
 class HooksRecipe {

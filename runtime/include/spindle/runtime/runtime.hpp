@@ -31,6 +31,7 @@
 #include <exception>
 #include <functional>
 #include <iosfwd>
+#include <optional>
 #include <string>
 #include <type_traits>
 
@@ -47,6 +48,8 @@
 namespace spindle {
 
 class Runtime;
+template <class F>
+class HookedCallable;
 
 namespace detail {
 void core_ref(Core* core) noexcept;
@@ -237,6 +240,81 @@ template <class T>
 JoinHandle<T> spawn_parts(Core* core, typename HookedTask<T>::Parts parts, SourceLocation loc) {
   return spawn_on(core, std::move(parts.task), parts.hooks, parts.pending, loc);
 }
+template <class F>
+JoinHandle<FactoryValue<F>> spawn_hooked_callable(Core* core, HookedCallable<F>&& c,
+                                                  SourceLocation loc);
+}  // namespace detail
+
+/// A callable with instrumentation reserved for the task it makes, ready
+/// to spawn like a HookedTask: TaskMonitor::instrument(callable) makes
+/// these. Spawning builds the callable and the hooks inside the task's
+/// cell and calls it there (see Handle::spawn(F&&)): the task is two
+/// blocks, the frame that call makes and the cell, as a plain Task is.
+/// Every other use turns it into a HookedTask first (implicitly, or with
+/// to_task()): the callable then lives in a coroutine frame of its own.
+/// Move-only; dropping it unspawned destroys the callable and gives the
+/// reservation up.
+template <class F>
+class [[nodiscard]] HookedCallable {
+ public:
+  using value_type = detail::FactoryValue<F>;
+
+  /// Takes `f` and the reservation `pending` (given up if moving `f` throws).
+  HookedCallable(F&& f, PendingHooks pending) try
+      : f_(std::in_place, std::move(f)), pending_(pending) {
+  } catch (...) {
+    if (pending.recipe != nullptr) pending.recipe->forget_hooks(pending.reserved_at);
+  }
+  HookedCallable(HookedCallable&& o) noexcept(std::is_nothrow_move_constructible_v<F>)
+      : f_(std::move(o.f_)), pending_(std::exchange(o.pending_, PendingHooks{})) {
+    o.f_.reset();
+  }
+  HookedCallable& operator=(HookedCallable&&) = delete;
+  HookedCallable(const HookedCallable&) = delete;
+  ~HookedCallable() {
+    if (pending_.recipe != nullptr) pending_.recipe->forget_hooks(pending_.reserved_at);
+  }
+
+  /// The same task as a HookedTask (the callable moves into a frame of its
+  /// own). Throws std::bad_alloc (the callable may then be moved from) and
+  /// UsageError when already spawned or converted.
+  HookedTask<value_type> to_task() && {
+    if (!f_) throw UsageError("spindle: a HookedCallable used after it was spawned or converted");
+    Task<value_type> task = detail::invoke_owned(std::move(*f_));
+    f_.reset();
+    return HookedTask<value_type>(std::move(task), std::exchange(pending_, PendingHooks{}));
+  }
+  operator HookedTask<value_type>() && { return std::move(*this).to_task(); }  // NOLINT
+
+  /// `co_await mon.instrument(callable)`: as HookedTask's.
+  auto operator co_await() && { return std::move(*this).to_task().operator co_await(); }
+  void operator co_await() & = delete;
+
+ private:
+  friend JoinHandle<value_type> detail::spawn_hooked_callable<F>(detail::Core*, HookedCallable&&,
+                                                                 SourceLocation);
+  std::optional<F> f_;    // the callable; empty once spawned or converted
+  PendingHooks pending_;  // its task's reservation (empty once handed on)
+};
+
+namespace detail {
+/// Spawns a HookedCallable on `core`: the callable and the hooks in the
+/// cell (one block), or, for an over-aligned callable, as a HookedTask.
+template <class F>
+JoinHandle<FactoryValue<F>> spawn_hooked_callable(Core* core, HookedCallable<F>&& c,
+                                                  SourceLocation loc) {
+  using V = FactoryValue<F>;
+  if constexpr (kBoxableFactory<F>) {
+    if (!c.f_)
+      throw UsageError("spindle: a HookedCallable spawned after it was spawned or converted");
+    return spawn_new<V>(core, nullptr, std::exchange(c.pending_, PendingHooks{}), loc,
+                        [&c](std::size_t trailing) {
+                          return TaskCell<V>::create_from(std::move(*c.f_), trailing);
+                        });
+  } else {
+    return spawn_parts<V>(core, std::move(c).to_task().release_parts(), loc);
+  }
+}
 }  // namespace detail
 
 /// A cheap, copyable reference to a runtime: spawns and reads counters from
@@ -294,6 +372,13 @@ class Handle {
   JoinHandle<T> spawn(HookedTask<T> task, SourceLocation loc = SourceLocation::current()) const {
     detail::Core* core = require_core();  // before release: on failure `task` releases its hooks
     return detail::spawn_parts<T>(core, task.release_parts(), loc);
+  }
+  /// Spawns an instrumented callable (see HookedCallable; TaskMonitor::instrument).
+  template <class F>
+  JoinHandle<typename HookedCallable<F>::value_type> spawn(
+      HookedCallable<F> c, SourceLocation loc = SourceLocation::current()) const {
+    detail::Core* core = require_core();  // on failure `c` gives its reservation up
+    return detail::spawn_hooked_callable(core, std::move(c), loc);
   }
 
   /// Spawns `task` with instrumentation `hooks` attached (the monitor layer
@@ -405,6 +490,12 @@ class Runtime {
   template <class T>
   JoinHandle<T> spawn(HookedTask<T> task, SourceLocation loc = SourceLocation::current()) {
     return handle_.spawn(std::move(task), loc);
+  }
+  /// See Handle::spawn.
+  template <class F>
+  JoinHandle<typename HookedCallable<F>::value_type> spawn(
+      HookedCallable<F> c, SourceLocation loc = SourceLocation::current()) {
+    return handle_.spawn(std::move(c), loc);
   }
   /// See Handle::block_on.
   template <class T>
@@ -545,6 +636,14 @@ template <class T>
 JoinHandle<T> spawn(HookedTask<T> task, SourceLocation loc = SourceLocation::current()) {
   detail::Core* core = detail::current_core_or_throw("spindle::spawn");  // before release
   return detail::spawn_parts<T>(core, task.release_parts(), loc);
+}
+
+/// Spawns an instrumented callable (see HookedCallable) on the calling task's runtime.
+template <class F>
+JoinHandle<typename HookedCallable<F>::value_type> spawn(
+    HookedCallable<F> c, SourceLocation loc = SourceLocation::current()) {
+  detail::Core* core = detail::current_core_or_throw("spindle::spawn");
+  return detail::spawn_hooked_callable(core, std::move(c), loc);
 }
 
 /// Runs `f()` on the blocking pool of the calling task's runtime (see
