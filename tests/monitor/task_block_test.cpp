@@ -3,9 +3,10 @@
 // task heaps' calls on the thread that drives a current_thread runtime
 // (every block of its tasks is allocated and freed there) and compares
 // each way a task can end, for a plain Task, an instrumented one and a
-// capturing lambda: finished, aborted before its first poll, aborted while
-// it waits, destroyed at runtime shutdown, refused by a runtime that shut
-// down, and (instrumented only) dropped unspawned. Each scenario runs with 0
+// capturing lambda, plain or instrumented: finished, aborted before its
+// first poll, aborted while it waits, destroyed at runtime shutdown,
+// refused by a runtime that shut down, and (instrumented only) dropped
+// unspawned. Each scenario runs with 0
 // and with kTasks tasks, so that the runtime's own blocks cancel out.
 
 #include <gtest/gtest.h>
@@ -165,47 +166,42 @@ Blocks per_batch(Ending ending, Form form, const std::optional<TaskMonitor>& mon
   return Blocks{full.allocs - base.allocs, full.frees - base.frees};
 }
 
-class TaskBlocks : public ::testing::TestWithParam<Ending> {};
-
-TEST_P(TaskBlocks, AnInstrumentedTaskAllocatesAndFreesTheBlocksOfAPlainOneOnceEach) {
+/// Tasks spawned as `form` (by `mon`, when set) allocate and free exactly
+/// the blocks of plain Tasks, and end every task and capture they made.
+void expect_blocks_of_plain_tasks(Ending ending, Form form, const std::optional<TaskMonitor>& mon) {
   LifetimeCounts counts;
-  const Blocks plain = per_batch(GetParam(), Form::kTask, std::nullopt, counts);
-  TaskMonitor mon = TaskMonitor::Builder().name("blocks").build();
-  const Blocks monitored = per_batch(GetParam(), Form::kInstrumented, mon, counts);
+  const Blocks plain = per_batch(ending, Form::kTask, std::nullopt, counts);
+  const Blocks other = per_batch(ending, form, mon, counts);
 
   // A task is its coroutine frame and its cell (spawned as a Task, the
   // frame exists before spawn sees it); a refused spawn frees both at once.
   EXPECT_EQ(plain.allocs, 2 * kTasks);
   EXPECT_EQ(plain.frees, plain.allocs);
-  // The monitor's record is inside the cell: no block more.
-  EXPECT_EQ(monitored.allocs, plain.allocs);
-  EXPECT_EQ(monitored.frees, monitored.allocs);
-  EXPECT_EQ(mon.live_tasks(), 0U);
-  EXPECT_EQ(mon.cumulative().dropped_count, mon.cumulative().instrumented_count);
+  EXPECT_EQ(other.allocs, plain.allocs);
+  EXPECT_EQ(other.frees, other.allocs);
+  if (mon) {
+    EXPECT_EQ(mon->live_tasks(), 0U);
+    EXPECT_EQ(mon->cumulative().dropped_count, mon->cumulative().instrumented_count);
+  }
   EXPECT_EQ(counts.alive(), 0);
   EXPECT_EQ(counts.errors(), 0);
 }
 
+class TaskBlocks : public ::testing::TestWithParam<Ending> {};
+
+TEST_P(TaskBlocks, AnInstrumentedTaskAllocatesAndFreesTheBlocksOfAPlainOneOnceEach) {
+  // The monitor's record is inside the cell: no block more.
+  expect_blocks_of_plain_tasks(GetParam(), Form::kInstrumented,
+                               TaskMonitor::Builder().name("blocks").build());
+}
+
 TEST_P(TaskBlocks, ACapturingLambdaPlainOrInstrumentedAllocatesTheBlocksOfAPlainTask) {
-  LifetimeCounts counts;
-  const Blocks plain = per_batch(GetParam(), Form::kTask, std::nullopt, counts);
-  const Blocks lambda = per_batch(GetParam(), Form::kCallable, std::nullopt, counts);
-
-  TaskMonitor mon = TaskMonitor::Builder().name("lambdas").build();
-  const Blocks monitored = per_batch(GetParam(), Form::kInstrumentedCallable, mon, counts);
-
   // The lambda (with its captures) is inside the cell, not in a frame of
   // its own, and so is the record: its task is the frame its call made,
   // and the cell.
-  EXPECT_EQ(plain.allocs, 2 * kTasks);
-  EXPECT_EQ(lambda.allocs, plain.allocs);
-  EXPECT_EQ(lambda.frees, lambda.allocs);
-  EXPECT_EQ(monitored.allocs, plain.allocs);
-  EXPECT_EQ(monitored.frees, monitored.allocs);
-  EXPECT_EQ(mon.live_tasks(), 0U);
-  EXPECT_EQ(mon.cumulative().dropped_count, mon.cumulative().instrumented_count);
-  EXPECT_EQ(counts.alive(), 0);
-  EXPECT_EQ(counts.errors(), 0);
+  expect_blocks_of_plain_tasks(GetParam(), Form::kCallable, std::nullopt);
+  expect_blocks_of_plain_tasks(GetParam(), Form::kInstrumentedCallable,
+                               TaskMonitor::Builder().name("lambdas").build());
 }
 
 INSTANTIATE_TEST_SUITE_P(EveryEnding, TaskBlocks,

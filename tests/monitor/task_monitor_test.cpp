@@ -7,10 +7,10 @@
 #include <gtest/gtest.h>
 
 #include <chrono>
-#include <spindle/monitor.hpp>
-#include <spindle/runtime.hpp>
 #include <stdexcept>
 #include <string>
+#include <spindle/monitor.hpp>
+#include <spindle/runtime.hpp>
 
 #include "monitor/monitor_support.hpp"
 

@@ -6,12 +6,13 @@
 
 #include <atomic>
 #include <chrono>
-#include <spindle/runtime.hpp>
-#include <spindle/runtime/detail/task_alloc.hpp>
 #include <stdexcept>
 #include <string>
 #include <thread>
 #include <utility>
+
+#include <spindle/runtime.hpp>
+#include <spindle/runtime/detail/task_alloc.hpp>
 
 #include "support/counted.hpp"
 
@@ -27,11 +28,9 @@ using spindle::test::LifetimeCounts;
 
 // co_await on a named Task does not compile: it has to be moved.
 template <class T>
-concept AwaitableAsLvalue = requires(T& t) {
-  t.operator co_await();
-};
+concept AwaitableAsLvalue = requires(T& t) { t.operator co_await(); };
 static_assert(!AwaitableAsLvalue<Task<int>>, "co_await on an lvalue Task must not compile");
-static_assert(requires(Task<int> && t) { std::move(t).operator co_await(); });
+static_assert(requires(Task<int>&& t) { std::move(t).operator co_await(); });
 
 TEST(SpawnCallable, ACapturedStringOutlivesItsSpawner) {
   auto rt = Runtime::Builder().worker_threads(2).build();

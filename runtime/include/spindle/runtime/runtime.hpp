@@ -142,19 +142,21 @@ Task<FactoryValue<F>> invoke_owned(F f) {
 }
 
 /// spawn(callable): the callable lives in the task's cell, after its hooks
-/// storage, and is called there (TaskCell::create_from): the task is two
-/// blocks, its frame and its cell. An over-aligned callable gets a frame of
-/// its own instead (invoke_owned).
+/// storage (built from `pending`, if set), and is called there
+/// (TaskCell::create_from): the task is two blocks, its frame and its cell.
+/// An over-aligned callable gets a frame of its own instead (invoke_owned).
+/// `pending` ends exactly once, as in spawn_new.
 template <class F>
-JoinHandle<FactoryValue<F>> spawn_factory_on(Core* core, F&& f, SourceLocation loc) {
+JoinHandle<FactoryValue<F>> spawn_factory_on(Core* core, F&& f, PendingHooks pending,
+                                             SourceLocation loc) {
   using V = FactoryValue<F>;
-  if constexpr (kBoxableFactory<std::decay_t<F>>) {
-    return spawn_new<V>(core, nullptr, PendingHooks{}, loc, [&f](std::size_t trailing) {
+  return spawn_new<V>(core, nullptr, pending, loc, [&f](std::size_t trailing) {
+    if constexpr (kBoxableFactory<std::decay_t<F>>) {
       return TaskCell<V>::create_from(std::forward<F>(f), trailing);
-    });
-  } else {
-    return spawn_on(core, invoke_owned(std::decay_t<F>(std::forward<F>(f))), nullptr, loc);
-  }
+    } else {
+      return TaskCell<V>::create(invoke_owned(std::decay_t<F>(std::forward<F>(f))), trailing);
+    }
+  });
 }
 }  // namespace detail
 
@@ -298,22 +300,13 @@ class [[nodiscard]] HookedCallable {
 };
 
 namespace detail {
-/// Spawns a HookedCallable on `core`: the callable and the hooks in the
-/// cell (one block), or, for an over-aligned callable, as a HookedTask.
+/// Spawns a HookedCallable on `core` (see spawn_factory_on).
 template <class F>
 JoinHandle<FactoryValue<F>> spawn_hooked_callable(Core* core, HookedCallable<F>&& c,
                                                   SourceLocation loc) {
-  using V = FactoryValue<F>;
-  if constexpr (kBoxableFactory<F>) {
-    if (!c.f_)
-      throw UsageError("spindle: a HookedCallable spawned after it was spawned or converted");
-    return spawn_new<V>(core, nullptr, std::exchange(c.pending_, PendingHooks{}), loc,
-                        [&c](std::size_t trailing) {
-                          return TaskCell<V>::create_from(std::move(*c.f_), trailing);
-                        });
-  } else {
-    return spawn_parts<V>(core, std::move(c).to_task().release_parts(), loc);
-  }
+  if (!c.f_)
+    throw UsageError("spindle: a HookedCallable spawned after it was spawned or converted");
+  return spawn_factory_on(core, std::move(*c.f_), std::exchange(c.pending_, PendingHooks{}), loc);
 }
 }  // namespace detail
 
@@ -364,7 +357,7 @@ class Handle {
   template <detail::TaskFactory F>
   JoinHandle<detail::FactoryValue<F>> spawn(F&& f,
                                             SourceLocation loc = SourceLocation::current()) const {
-    return detail::spawn_factory_on(require_core(), std::forward<F>(f), loc);
+    return detail::spawn_factory_on(require_core(), std::forward<F>(f), PendingHooks{}, loc);
   }
 
   /// Spawns an instrumented task (see HookedTask; TaskMonitor::instrument).
@@ -677,7 +670,7 @@ JoinHandle<T> spawn(Task<T> task, SourceLocation loc = SourceLocation::current()
 template <detail::TaskFactory F>
 JoinHandle<detail::FactoryValue<F>> spawn(F&& f, SourceLocation loc = SourceLocation::current()) {
   return detail::spawn_factory_on(detail::current_core_or_throw("spindle::spawn"),
-                                  std::forward<F>(f), loc);
+                                  std::forward<F>(f), PendingHooks{}, loc);
 }
 
 }  // namespace spindle
