@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 #include <pthread.h>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <map>
@@ -267,11 +268,25 @@ int late_links_before_the_timer_fired(int event_interval) {
   return race.late_links.load();
 }
 
+/// The fewest late links over `tries` runs. "Late" is counted from the
+/// deadline, but Asio's reactor looks at its timers only once the kernel
+/// reports their timerfd, and a loaded virtual machine delivers that expiry
+/// up to tens of microseconds late: hundreds of links, in a run now and
+/// then (seen once in a fresh-clone make test). A worker that ignored
+/// the interval would be late by kGiveUpAfterLateLinks in every run.
+int fewest_late_links(int event_interval, int tries) {
+  int fewest = late_links_before_the_timer_fired(event_interval);
+  for (int i = 1; i < tries; ++i) {
+    fewest = std::min(fewest, late_links_before_the_timer_fired(event_interval));
+  }
+  return fewest;
+}
+
 TEST(RuntimeBuilder, EventIntervalBoundsHowLongATimerWaitsBehindLocalWork) {
   // With event_interval(4) the expired timer is seen within a few polls of
   // its deadline although the worker always has local work; with a huge
   // interval it is not seen until the chain gives up.
-  EXPECT_LE(late_links_before_the_timer_fired(4), 4 * 4 + 8);
+  EXPECT_LE(fewest_late_links(4, 3), 4 * 4 + 8);
   EXPECT_GE(late_links_before_the_timer_fired(1'000'000), kGiveUpAfterLateLinks);
 }
 
